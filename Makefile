@@ -1,0 +1,99 @@
+# Targets are files: each stage's output folder ends with a manifest.json, which depends on the
+# stage's resolved config (rewritten only when its content changes), its upstream manifests and
+# its own code. So `make` reruns exactly what an edit affects.
+#
+#   make demo                      install, then run the whole pipeline on the embedded demo data
+#   make test                      install, then run the tests
+#   make codes DOMAIN=Scientific   prepare -> encode -> codes for one domain of ../shared/data
+#   make results/codes.json        codes for every full domain, collected into one JSON
+#   make ... SET="codes.n_centroids=128 encode.max_length=64"   command-line overrides
+
+SHELL := /bin/bash
+.SUFFIXES:
+.SECONDARY:          # never delete intermediate manifests
+.DELETE_ON_ERROR:
+
+ART ?= artifacts
+CONFIGS ?= configs
+DOMAIN ?= Scientific
+SET ?=
+SETS := $(foreach s,$(SET),--set $(s))
+
+# Python: the active virtual environment if there is one, else the project's own .venv.
+ifdef VIRTUAL_ENV
+  ENV_DIR := $(VIRTUAL_ENV)
+else
+  ENV_DIR := $(CURDIR)/.venv
+endif
+PY := $(ENV_DIR)/bin/python
+EXTRAS ?= cpu,dev
+INSTALLED := $(ENV_DIR)/.textcode-installed
+RUN := $(PY) -m
+export PYTHONUNBUFFERED := 1
+export TOKENIZERS_PARALLELISM := false
+
+ALL_DOMAINS := $(basename $(notdir $(wildcard $(CONFIGS)/domains/*.yaml)))
+DEMO_DOMAINS := $(filter demo-%,$(ALL_DOMAINS))
+FULL_DOMAINS := $(filter-out demo-%,$(ALL_DOMAINS))
+TEXT_DOMAINS := Scientific $(filter amazon% food steam% movielens%,$(FULL_DOMAINS))
+DEMO_TEXT_DOMAINS := $(filter-out demo-retailrocket,$(DEMO_DOMAINS))
+
+# every per-domain stage whose config `stages.resolve` writes in one go
+DOMAIN_STAGES := prepare encode codes
+DOMAIN_CONFIGS = $(foreach s,$(DOMAIN_STAGES),$(ART)/%/config/$(s).json)
+
+.PHONY: all install demo test prepare encode codes clean-demo FORCE
+FORCE:
+
+all: results/codes.json
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(ENV_DIR)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+install: $(INSTALLED)
+
+# ---------------------------------------------------------------- resolved configs (one process per domain)
+$(DOMAIN_CONFIGS): FORCE | $(INSTALLED)
+	@$(RUN) stages.resolve --domain $* --configs $(CONFIGS) --outdir $(ART)/$*/config --stages $(DOMAIN_STAGES) $(SETS)
+
+# ---------------------------------------------------------------- per-domain stages
+CODE_common := stages/common.py pipeline/artifacts.py pipeline/config.py
+CODE_prepare := stages/prepare.py $(CODE_common) $(wildcard pipeline/data/*.py)
+CODE_encode := stages/encode.py $(CODE_common) pipeline/text.py pipeline/data/domain.py
+CODE_codes := stages/codes.py $(CODE_common) pipeline/codes.py pipeline/data/split.py pipeline/data/domain.py
+
+$(ART)/%/prepared/manifest.json: $(ART)/%/config/prepare.json $(CODE_prepare) | $(INSTALLED)
+	$(RUN) stages.prepare --config $< --out $(@D)
+
+$(ART)/%/text/manifest.json: $(ART)/%/config/encode.json $(ART)/%/prepared/manifest.json $(CODE_encode) | $(INSTALLED)
+	$(RUN) stages.encode --config $< --prepared $(ART)/$*/prepared --out $(@D)
+
+$(ART)/%/codes/manifest.json: $(ART)/%/config/codes.json $(ART)/%/prepared/manifest.json $(ART)/%/text/manifest.json $(CODE_codes) | $(INSTALLED)
+	$(RUN) stages.codes --config $< --prepared $(ART)/$*/prepared --text $(ART)/$*/text --out $(@D)
+
+prepare: $(ART)/$(DOMAIN)/prepared/manifest.json
+encode: $(ART)/$(DOMAIN)/text/manifest.json
+codes: $(ART)/$(DOMAIN)/codes/manifest.json
+
+# ---------------------------------------------------------------- headline results
+results/codes.json: $(foreach d,$(TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json) stages/collect_codes.py | $(INSTALLED)
+	$(RUN) stages.collect_codes --art $(ART) --domains $(TEXT_DOMAINS) --out $@
+
+results/bench_encode.json: bench/bench_encode.py pipeline/text.py | $(INSTALLED)
+	$(PY) bench/bench_encode.py --out $@
+
+# ---------------------------------------------------------------- demo and tests
+DEMO_CODES := $(foreach d,$(DEMO_TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json)
+
+demo: $(DEMO_CODES) | $(INSTALLED)
+	@$(RUN) stages.show --art $(ART) --domains $(DEMO_DOMAINS)
+
+test: | $(INSTALLED)
+	$(PY) -m pytest -q
+
+clean-demo:
+	rm -rf $(foreach d,$(DEMO_DOMAINS),$(ART)/$(d))
+
+include $(wildcard mk/*.mk)

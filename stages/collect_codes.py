@@ -1,0 +1,38 @@
+"""Collect per-domain encode and codes statistics into results/codes.json."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline import artifacts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m stages.collect_codes", description=__doc__)
+    p.add_argument("--art", default="artifacts")
+    p.add_argument("--domains", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    rows = {}
+    for name in args.domains:
+        text = artifacts.read_manifest(Path(args.art) / name / "text")["summary"]
+        codes = artifacts.read_manifest(Path(args.art) / name / "codes")["summary"]
+        rows[name] = {
+            "items": codes["all"]["items"],
+            "encode_items_per_s": text["items_per_s"],
+            "opq_train_s": codes["opq_train_s"],
+            "distinct_codes": codes["all"]["distinct_codes"],
+            "recon_error": round(codes["all"]["recon_error"], 5),
+            "train_items": codes["train_items"],
+            "train_distinct_codes": codes["train"]["distinct_codes"],
+            "encoder": text["model"],
+            "device": text["device"],
+        }
+    artifacts.write_json(args.out, rows)
+    print(f"wrote {args.out} ({len(rows)} domains)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
