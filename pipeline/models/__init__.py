@@ -1,0 +1,1 @@
+"""Models: item-embedding modules, the sequence encoder, baselines, and the RSVQ-AE family."""
