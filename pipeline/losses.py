@@ -1,0 +1,44 @@
+"""Training losses: contrastive with in-batch and semi-synthetic negatives; full cross-entropy."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def semi_synthetic_codes(codes: torch.Tensor, rho: float, n_codes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Replace each code, with probability rho, by a uniformly random code of the same sub-space.
+
+    (N, D) -> (N, D). A replacement can draw the original code, so the expected fraction of
+    codes that actually change is rho * (1 - 1/M).
+    """
+    replace = torch.rand(codes.shape, generator=generator, device=codes.device) < rho
+    random = torch.randint(0, n_codes, codes.shape, generator=generator, device=codes.device)
+    return torch.where(replace, random, codes)
+
+
+def contrastive_loss(seq: torch.Tensor, pos: torch.Tensor, pos_ids: torch.Tensor, tau: float,
+                     extra_neg: torch.Tensor | None = None, all_pos: torch.Tensor | None = None,
+                     all_ids: torch.Tensor | None = None, row_offset: int = 0, reduction: str = "mean") -> torch.Tensor:
+    """InfoNCE of each sequence vector against its target, with the batch's other targets as negatives.
+
+    seq, pos: (N, H); pos_ids: (N,) global item ids. A column whose item equals the row's
+    target is the positive itself or a duplicate of it: duplicates are removed from the
+    negatives (the public VQ-Rec code counts them as extra exp(0) terms instead).
+    extra_neg: (N, H) one extra negative per row (the semi-synthetic negative).
+    all_pos/all_ids: the targets of the *global* batch when several processes train together
+    (gathered from every rank); this rank's rows start at `row_offset` in it.
+    """
+    if all_pos is None:
+        all_pos, all_ids = pos, pos_ids
+    q = F.normalize(seq, dim=-1)
+    k = F.normalize(all_pos, dim=-1)
+    logits = q @ k.T / tau  # (N, G)
+    rows = torch.arange(len(q), device=q.device)
+    labels = rows + row_offset
+    dup = (pos_ids[:, None] == all_ids[None, :])
+    dup[rows, labels] = False
+    logits = logits.masked_fill(dup, float("-inf"))
+    if extra_neg is not None:
+        neg = (q * F.normalize(extra_neg, dim=-1)).sum(-1, keepdim=True) / tau  # (N, 1)
+        logits = torch.cat([logits, neg], dim=1)
+    return F.cross_entropy(logits, labels, reduction=reduction)

@@ -1,0 +1,131 @@
+"""SASRec-style causal Transformer over item vectors from an item-embedding module passed in.
+
+Post-LayerNorm blocks, GELU, learned positions, as in SASRec/UniSRec/VQ-Rec. Sequences are
+left-aligned, so with a causal mask a real position never attends to padding and no key
+padding mask is needed. Scores are cosine(sequence, item) / temperature over all items.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.data.batching import pad_histories
+from pipeline.models.item_embedding import CodeItemEmbedding, IDItemEmbedding, TextItemEmbedding
+
+
+@dataclasses.dataclass(frozen=True)
+class SASRecConfig:
+    n_layers: int = 2
+    n_heads: int = 2
+    hidden: int = 300
+    ffn: int = 256
+    dropout: float = 0.5  # hidden and attention dropout
+    max_len: int = 50
+    layer_norm_eps: float = 1e-12
+    init_std: float = 0.02
+    temperature: float = 0.07
+    score: Literal["cosine", "dot"] = "cosine"
+
+
+class SequenceEncoder(nn.Module):
+    def __init__(self, cfg: SASRecConfig, items: nn.Module):
+        super().__init__()
+        self.cfg = cfg
+        self.items = items
+        self.pos = nn.Embedding(cfg.max_len, cfg.hidden)
+        self.norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self.drop = nn.Dropout(cfg.dropout)
+        layer = nn.TransformerEncoderLayer(cfg.hidden, cfg.n_heads, cfg.ffn, cfg.dropout, activation="gelu",
+                                           layer_norm_eps=cfg.layer_norm_eps, batch_first=True, norm_first=False)
+        self.blocks = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        for module in (self.pos, self.blocks):
+            for name, p in module.named_parameters():
+                if p.dim() > 1:
+                    nn.init.normal_(p, 0.0, cfg.init_std)
+                elif name.endswith("bias"):
+                    nn.init.zeros_(p)
+
+    @property
+    def n_items(self) -> int:
+        return self.items.n_items
+
+    def forward(self, inputs: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) item ids -> (B, T, H) hidden states; position t sees items 0..t only.
+
+        `item_vectors` (I, H), when given, replaces the item-embedding lookup (used when the
+        whole table is computed once per step anyway, e.g. for a full softmax).
+        """
+        x = self.items(inputs) if item_vectors is None else item_vectors[inputs]  # (B, T, H)
+        return self.encode(x)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) input item vectors -> (B, T, H) hidden states (causal)."""
+        T = x.shape[1]
+        if T > self.cfg.max_len:
+            raise ValueError(f"sequence length {T} exceeds max_len {self.cfg.max_len}")
+        x = self.drop(self.norm(x + self.pos.weight[:T]))
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu_(1)
+        return self.blocks(x, mask=causal, is_causal=True)  # (B, T, H)
+
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.all_items()  # (I, H)
+
+    def logits(self, h: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., H) sequence vectors -> (..., I) scores against every item."""
+        v = self.item_vectors() if item_vectors is None else item_vectors
+        if self.cfg.score == "cosine":
+            return F.normalize(h, dim=-1) @ F.normalize(v, dim=-1).T / self.cfg.temperature
+        return h @ v.T
+
+    @torch.no_grad()
+    def score_histories(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        """The Recommender protocol: (B, I) scores for each history's next item."""
+        device = self.pos.weight.device
+        items, mask = pad_histories(histories, self.cfg.max_len)
+        items, mask = items.to(device), mask.to(device)
+        h = self.forward(items)  # (B, T, H)
+        last = h[torch.arange(len(items), device=device), mask.sum(1) - 1]  # (B, H)
+        return self.logits(last)
+
+
+# ----------------------------------------------------------------------------- persistence
+
+def describe(model: SequenceEncoder) -> dict[str, Any]:
+    """The facts `model.json` needs to rebuild this model."""
+    items = model.items
+    if isinstance(items, CodeItemEmbedding):
+        emb = {"kind": "code", "n_codes": items.n_codes, "n_subspaces": items.n_subspaces}
+    elif isinstance(items, IDItemEmbedding):
+        emb = {"kind": "id"}
+    elif isinstance(items, TextItemEmbedding):
+        emb = {"kind": "text", "text_dim": items.text.shape[1]}
+    else:
+        raise TypeError(f"cannot describe item embedding {type(items).__name__}")
+    return {"model": dataclasses.asdict(model.cfg), "item_embedding": emb, "n_items": model.n_items}
+
+
+def build(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> SequenceEncoder:
+    """Rebuild a SequenceEncoder from `describe()` output and a state dict (shapes from the tensors)."""
+    cfg = SASRecConfig(**meta["model"])
+    emb = meta["item_embedding"]
+    if emb["kind"] == "code":
+        items = CodeItemEmbedding(torch.as_tensor(tensors["items.codes"]), emb["n_codes"], cfg.hidden)
+    elif emb["kind"] == "id":
+        items = IDItemEmbedding(meta["n_items"], cfg.hidden)
+    elif emb["kind"] == "text":
+        items = TextItemEmbedding(torch.as_tensor(tensors["items.text"]), cfg.hidden)
+    else:
+        raise ValueError(f"unknown item embedding kind {emb['kind']!r}")
+    model = SequenceEncoder(cfg, items)
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in tensors.items()}, strict=True)
+    return model
+
+
+def load(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray], device: str = "cpu") -> SequenceEncoder:
+    """checkpoint.LOADERS entry (meta["config"] is `describe()` output): an eval-mode model ready to score."""
+    return build(meta["config"], tensors).to(device).eval()
