@@ -1,18 +1,23 @@
-"""Item text as UniSRec/VQ-Rec build it: title + categories + brand, each cleaned."""
+"""Item text as UniSRec/VQ-Rec build it: title + categories + brand, each cleaned.
+
+Follows UniSRec's `clean_text`: HTML entities unescaped, double quotes deleted, exactly one
+trailing period, and a field whose cleaned text reaches 2,000 characters dropped (mostly
+scraped HTML/JS blobs). One deliberate departure: line breaks and tabs become spaces (UniSRec
+deletes them, gluing the words on either side together).
+"""
 from __future__ import annotations
 
 import html
 import re
 from typing import Iterable
 
-MAX_FIELD_CHARS = 2000  # UniSRec drops fields this long (mostly scraped HTML/JS blobs)
+MAX_FIELD_CHARS = 2000
 _SPACES = re.compile(r"\s+")
 
 
 def clean(text: str) -> str:
-    """HTML-unescape, drop quotes and line breaks, collapse spaces, keep one trailing period."""
-    text = html.unescape(text)
-    text = text.replace('"', " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    """HTML-unescape, delete double quotes, line breaks to spaces, collapse spaces, one trailing period."""
+    text = html.unescape(text).replace('"', "")
     text = _SPACES.sub(" ", text).strip()
     text = text.rstrip(". ").strip()
     return f"{text}." if text else ""
@@ -23,14 +28,21 @@ def field(value: str | Iterable[str] | None) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        parts = [v for v in value if isinstance(v, str)]
         # Amazon categories repeat the top-level name and sometimes nest lists; keep unique parts in order
-        value = " ".join(dict.fromkeys(p.strip() for p in parts if p.strip()))
-    if len(value) >= MAX_FIELD_CHARS:
-        return ""
-    return clean(value)
+        value = " ".join(dict.fromkeys(p.strip() for p in _strings(value) if p.strip()))
+    text = clean(value)
+    return "" if len(text) >= MAX_FIELD_CHARS else text
 
 
 def item_text(title: str | None, categories: str | Iterable[str] | None = None, brand: str | None = None) -> str:
     """The text of an item: cleaned fields joined by spaces (empty fields skipped)."""
     return " ".join(f for f in (field(title), field(categories), field(brand)) if f)
+
+
+def _strings(value: Iterable) -> Iterable[str]:
+    """The strings of a (possibly nested) list, depth first; other values (numbers, null) are skipped."""
+    for v in value:
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, (list, tuple)):
+            yield from _strings(v)
