@@ -77,6 +77,15 @@ def test_k_core_applies_through_read_source(release):
     assert [d.sequence(u).tolist() for u in range(5)] == SEQUENCES[:5]
 
 
+def test_ties_keep_file_order_in_long_runs(tmp_path):
+    # unstable sorts keep ties in order by accident on tiny or all-equal inputs; 60 reviews at 3 times do not
+    events = [((7 * k) % 60, T0 + (k * 5) % 3) for k in range(60)]  # (item, one of 3 times)
+    reviews = [{"reviewerID": "AUSER", "asin": f"B{i:09d}", "unixReviewTime": t} for i, t in events]
+    meta = [{"asin": f"B{i:09d}", "title": f"Item {i}", "category": [], "brand": ""} for i in range(60)]
+    d = read("2018", reviews=write(tmp_path / "r.json", reviews), meta=write(tmp_path / "m.json", meta))
+    assert d.item_ids[d.sequence(0)].tolist() == [f"B{i:09d}" for i, _ in sorted(events, key=lambda e: e[1])]
+
+
 # ----------------------------------------------------------------------------- bad input
 
 def fixture_lines(release: str, which: str) -> list[dict]:

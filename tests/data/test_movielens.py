@@ -41,6 +41,15 @@ def test_dat_reads_latin1_titles_and_sorts_by_time(tmp_path, ratings_name):
     assert d.times.tolist() == [978300050, 978300200, 978300100, 978300100, 978300760]
 
 
+def test_dat_ties_keep_file_order_in_long_runs(tmp_path):
+    # unstable sorts keep ties in order by accident on tiny or all-equal inputs; 60 ratings at 3 times do not
+    movies = [f"{m}::Movie {m} (2000)::Drama" for m in range(1, 61)]
+    events = [((7 * k) % 60 + 1, 978300000 + (k * 5) % 3) for k in range(60)]  # (movie, one of 3 times)
+    ratings = [f"1::{m}::4::{t}" for m, t in events]
+    d = read_movielens_dat(write_dat(tmp_path, movies=movies, ratings=ratings), "ml")
+    assert d.item_ids[d.sequence(0)].tolist() == [str(m) for m, _ in sorted(events, key=lambda e: e[1])]
+
+
 def test_dat_needs_exactly_one_ratings_file(tmp_path):
     folder = write_dat(tmp_path)
     write_dat(tmp_path, "ratings.PARTIAL.dat.gz")
