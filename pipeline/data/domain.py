@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -149,24 +149,6 @@ def from_sequences(name: str, item_ids: Sequence[str], item_text: Sequence[str] 
         times=flat_times,
         holdout=None if holdout is None else np.asarray(holdout, dtype=bool),
     )
-
-
-def from_events(name: str, events: Mapping[str, list[tuple[int, str]]], item_text: Mapping[str, str] | None) -> Domain:
-    """Build a Domain from raw (timestamp, item id) events per user.
-
-    Events are sorted by time with a stable sort, so ties keep the source's order. Items are
-    indexed in order of first appearance in time, users in their given order.
-    """
-    index: dict[str, int] = {}
-    seqs, times, users = [], [], []
-    for user, evs in events.items():
-        evs = sorted(evs, key=lambda e: e[0])
-        seqs.append([index.setdefault(item, len(index)) for _, item in evs])
-        times.append([t for t, _ in evs])
-        users.append(user)
-    ids = list(index)
-    text = None if item_text is None else [item_text[i] for i in ids]
-    return from_sequences(name, ids, text, users, seqs, times)
 
 
 def subset(domain: Domain, users: np.ndarray, name: str | None = None) -> Domain:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline import artifacts
-from pipeline.data.domain import Domain, ExpectedCounts, from_events, from_sequences, subset
+from pipeline.data.domain import Domain, ExpectedCounts, from_sequences, subset
 from pipeline.data.errors import DataError
 
 
@@ -21,15 +21,6 @@ def test_from_sequences_builds_csr():
     assert d.offsets.tolist() == [0, 3, 5] and d.items.tolist() == [0, 2, 1, 2, 2]
     assert d.counts() == {"users": 2, "items": 3, "interactions": 5}
     assert d.sequence(1).tolist() == [2, 2] and d.lengths().tolist() == [3, 2]
-
-
-def test_from_events_sorts_stably_and_indexes_items_by_first_appearance():
-    d = from_events("ev", {"u1": [(5, "x"), (1, "y"), (5, "z"), (1, "x")], "u0": [(2, "z")]}, {"x": "X.", "y": "Y.", "z": "Z."})
-    assert d.user_ids.tolist() == ["u1", "u0"]
-    assert d.item_ids.tolist() == ["y", "x", "z"]
-    assert d.items.tolist() == [0, 1, 1, 2, 2]  # u1: y x (t=1, file order), x z (t=5, file order)
-    assert d.times.tolist() == [1, 1, 5, 5, 2]
-    assert d.item_text.tolist() == ["Y.", "X.", "Z."]
 
 
 @pytest.mark.parametrize("changes, message, key", [
