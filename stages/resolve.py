@@ -10,24 +10,27 @@ import sys
 
 from pipeline import artifacts
 from pipeline.config import ConfigError, parse_overrides
-from pipeline.settings import STAGES, layers_for, resolve
+from pipeline.settings import STAGES, layers_for, resolve, split_job
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m stages.resolve", description=__doc__)
     p.add_argument("--domain", default="", help="domain name, or empty for domain-free stages")
-    p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    p.add_argument("--stages", nargs="+", default=list(STAGES), metavar="STAGE[.RUN]",
+                   help="stages to resolve; STAGE.RUN adds the layer configs/runs/STAGE/RUN.yaml")
     p.add_argument("--configs", default="configs")
     p.add_argument("--outdir", required=True)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
     try:
-        for stage in args.stages:
-            layers = layers_for(args.configs, stage, args.domain or None)
+        for job in args.stages:
+            stage, run = split_job(job)
+            layers = layers_for(args.configs, job, args.domain or None)
             layers.append(parse_overrides(args.set))
-            _, sections = resolve(layers, stage)
-            if artifacts.write_json_if_changed(f"{args.outdir}/{stage}.json", {"stage": stage, "domain": args.domain, **sections}):
-                print(f"resolve: {args.outdir}/{stage}.json updated")
+            _, sections = resolve(layers, job)
+            resolved = {"stage": stage, "run": run or "", "domain": args.domain, **sections}
+            if artifacts.write_json_if_changed(f"{args.outdir}/{job}.json", resolved):
+                print(f"resolve: {args.outdir}/{job}.json updated")
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

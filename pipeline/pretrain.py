@@ -1,0 +1,123 @@
+"""Mixed-domain contrastive pre-training of a code-embedding sequence model (VQ-Rec).
+
+Several domains are merged into one global item space (domain d's items are shifted by its
+offset); one OPQ codec is fitted on the union of their training items (as VQ-Rec fits one
+index on its merged pre-training corpus) and gives every item its codes. Batches are drawn
+from the merged training windows, so in-batch negatives mix domains.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pipeline import dist
+from pipeline.data.batching import Windows, concat_windows, iterate, make_windows, pad_histories
+from pipeline.data.domain import Domain
+from pipeline.data.split import EvalSet, leave_one_out
+from pipeline.models.sasrec import SequenceEncoder
+from pipeline.objectives import Contrastive
+from pipeline.train import TrainConfig, fit
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DOMAINS = ("amazon2014-beauty", "amazon2014-clothing", "amazon2014-health", "amazon2014-electronic_1000000",
+                   "amazon2014-book_1000000", "amazon2018-electronic_1000000", "amazon2018-game")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    domains: tuple[str, ...] = DEFAULT_DOMAINS  # the transfer target must never be among them
+    rho: float = 0.75  # probability of replacing each code in the semi-synthetic negative (0 = none)
+    tau: float = 0.07  # contrastive temperature
+    valid_users: int = 2000  # per domain, sampled, to monitor pre-training (validation split only)
+    eval_batch_size: int = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    names: tuple[str, ...]
+    item_offsets: np.ndarray  # (n_domains + 1,): domain d owns global items [offsets[d], offsets[d+1])
+    train_items: np.ndarray  # global ids of items seen in some domain's training split
+    windows: Windows  # merged training windows, global item ids
+    valid: tuple[EvalSet, ...]  # per domain, sampled users, local item ids
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_offsets[-1])
+
+
+def build_corpus(domains: Sequence[Domain], max_len: int, valid_users: int, seed: int) -> Corpus:
+    offsets = np.zeros(len(domains) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([d.n_items for d in domains])
+    parts, train, valid = [], [], []
+    rng = np.random.default_rng(seed)
+    for dom, off in zip(domains, offsets):
+        split = leave_one_out(dom)
+        parts.append(make_windows(split.train_offsets, split.train_items, max_len))
+        train.append(split.training_item_set() + off)
+        keep = np.sort(rng.choice(dom.n_users, size=min(valid_users, dom.n_users), replace=False))
+        valid.append(_subset(split.valid, keep))
+    return Corpus(tuple(d.name for d in domains), offsets, np.concatenate(train), concat_windows(parts, offsets[:-1]),
+                  tuple(valid))
+
+
+def _subset(evalset: EvalSet, rows: np.ndarray) -> EvalSet:
+    hist = [evalset.history(r) for r in rows]
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(h) for h in hist])
+    return EvalSet(evalset.users[rows], offsets, np.concatenate(hist), evalset.targets[rows])
+
+
+class DomainSlice:
+    """One pre-training domain seen as a Recommender over its own (local) item ids."""
+
+    def __init__(self, model: SequenceEncoder, offset: int, n_items: int):
+        self.model, self.offset, self.n_items = model, offset, n_items
+
+    @torch.no_grad()
+    def score_histories(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        items, mask = pad_histories([np.asarray(h) + self.offset for h in histories], self.model.cfg.max_len)
+        h = self.model(items)[torch.arange(len(items)), mask.sum(1) - 1]  # (B, H)
+        vecs = self.model.items(torch.arange(self.offset, self.offset + self.n_items))  # (I_d, H)
+        return self.model.logits(h, vecs)
+
+
+def validate(model: SequenceEncoder, corpus: Corpus, batch_size: int) -> dict[str, float]:
+    """Validation NDCG@10 (history kept) per domain on the sampled users."""
+    from pipeline.evaluation import evaluate
+
+    out = {}
+    for name, evalset, lo, hi in zip(corpus.names, corpus.valid, corpus.item_offsets[:-1], corpus.item_offsets[1:]):
+        res = evaluate(DomainSlice(model, int(lo), int(hi - lo)), evalset, ks=(10,), batch_size=batch_size)
+        out[name] = res.means()["history_kept"]["ndcg@10"]
+    return out
+
+
+def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_cfg: TrainConfig, d: dist.Dist,
+             ckpt_dir: Path | None) -> dict:
+    """Train `model` (code embeddings over the corpus' global items) with the contrastive objective."""
+    objective = Contrastive(model, cfg.tau, cfg.rho, d)
+    per_domain: list[dict[str, float]] = []
+
+    def monitor() -> float:
+        scores = validate(model, corpus, cfg.eval_batch_size)
+        per_domain.append(scores)
+        return float(np.mean(list(scores.values())))
+
+    result = fit(objective, train_cfg, lambda e: iterate(corpus.windows, train_cfg.batch_size, train_cfg.seed, e,
+                                                         d.rank, d.world), d,
+                 validate=monitor, ckpt_dir=ckpt_dir, desc="pretrain")
+    steps = len(corpus.windows) // (train_cfg.batch_size * d.world) * d.world
+    windows_per_epoch = min(len(corpus.windows), steps * train_cfg.batch_size)
+    train_s = [row["train_s"] for row in result.history]
+    return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,
+            "stopped": result.stopped, "train_wall_s": result.wall_s, "history": result.history,
+            "valid_per_domain_last": per_domain[-1] if per_domain else None,
+            "sequences_per_s": windows_per_epoch / float(np.median(train_s)) if train_s else None,
+            "windows": len(corpus.windows), "targets": corpus.windows.n_targets(), "items": corpus.n_items,
+            "world": d.world}
