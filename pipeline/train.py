@@ -90,11 +90,12 @@ def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterabl
             if count % 20 == 0:
                 bar.set_postfix(loss=f"{float(total) / count:.4f}")
         mean_loss = float(dist.all_reduce_sum(d, total)) / max(1, count * d.world)
+        train_s = time.perf_counter() - t0
         metric = None
         if validate is not None:
             objective.eval()
             metric = dist.broadcast_object(d, float(validate()))
-        row = {"epoch": epoch, "loss": mean_loss, "valid": metric, "epoch_s": time.perf_counter() - t0}
+        row = {"epoch": epoch, "loss": mean_loss, "valid": metric, "train_s": train_s, "epoch_s": time.perf_counter() - t0}
         state["history"].append(row)
         state["epoch"] = epoch
         improved = metric is not None and (state["best_metric"] is None or metric > state["best_metric"])
