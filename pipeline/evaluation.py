@@ -1,0 +1,152 @@
+"""Offline evaluation of a Recommender on one leave-one-out EvalSet, under both history protocols.
+
+The model scores every item for batches of untruncated histories; ranks, metrics and masks are
+computed here (pipeline.metrics), never inside the model, so every model is judged the same way.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from pipeline import metrics
+from pipeline.data.split import EvalSet
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    ks: tuple[int, ...] = (10, 50)  # cut-offs of Recall@K and NDCG@K
+    batch_size: int = 512  # users scored at once; (batch, n_items) float scores live in memory
+    n_boot: int = 1000  # bootstrap resamples of users for the 95% confidence intervals
+    device: str = "auto"  # where the model scores: "auto" = cuda when available, else cpu
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    users: np.ndarray  # (E,) user indices, row order of every per-user array
+    n_items: int
+    ks: tuple[int, ...]
+    per_user: dict[str, dict[str, np.ndarray]]  # protocol -> metric -> (E,) float64
+    better: dict[str, np.ndarray]  # protocol -> (E,) int64: items scored strictly above the target
+    tied: dict[str, np.ndarray]  # protocol -> (E,) int64: other items scored exactly like the target
+    wall_s: float  # scoring plus metrics, seconds
+    rank_s: float  # the metric part alone (ranks of the targets, both protocols), seconds
+
+    def means(self) -> dict[str, dict[str, float]]:
+        return {p: {m: float(v.mean()) for m, v in per.items()} for p, per in self.per_user.items()}
+
+    def tie_rate(self) -> dict[str, float]:
+        """Fraction of users whose target shares its score with at least one competing item."""
+        return {p: float((t > 0).mean()) for p, t in self.tied.items()}
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Ranking is a few memory-bound passes over the scores: on this project's shared 2-core machine one
+    thread took 0.2 s for Scientific where two took 0.6-2.4 s (threads waiting on each other while the
+    other core is busy). The model's own scoring keeps every thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def evaluate(model, evalset: EvalSet, ks: Sequence[int] = (10, 50), batch_size: int = 512) -> EvalResult:
+    """Score every user of `evalset` with `model` (a pipeline.models.base.Recommender) and rank its target.
+
+    Returns per-user Recall@K / NDCG@K / MRR in both protocols (pipeline.metrics.PROTOCOLS).
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    n_items = int(model.n_items)
+    targets_all = np.asarray(evalset.targets, dtype=np.int64)
+    if len(targets_all) and (targets_all.min() < 0 or targets_all.max() >= n_items):
+        raise ValueError(f"evaluation targets go up to item {targets_all.max()}, but the model scores {n_items} items")
+    better = {p: np.empty(len(evalset), np.int64) for p in metrics.PROTOCOLS}
+    tied = {p: np.empty(len(evalset), np.int64) for p in metrics.PROTOCOLS}
+    start = time.perf_counter()
+    rank_s = 0.0
+    with torch.inference_mode():
+        for lo in range(0, len(evalset), batch_size):
+            rows = range(lo, min(lo + batch_size, len(evalset)))
+            histories = [evalset.history(r) for r in rows]
+            targets = targets_all[lo:lo + len(rows)]
+            scores = model.score_histories(histories)
+            if tuple(scores.shape) != (len(rows), n_items):
+                raise ValueError(f"{type(model).__name__}.score_histories returned shape {tuple(scores.shape)} "
+                                 f"for {len(rows)} histories and {n_items} items")
+            rank_start = time.perf_counter()
+            t = torch.from_numpy(targets)
+            with _one_thread():
+                g, e = metrics.target_ranks(scores, t)
+                ranks = {"history_kept": (g, e),
+                         "history_removed": metrics.without_history(scores, t, g, e,
+                                                                    metrics.history_pairs(histories, targets))}
+            for protocol, (g, e) in ranks.items():
+                better[protocol][lo:lo + len(rows)] = g.cpu().numpy()
+                tied[protocol][lo:lo + len(rows)] = e.cpu().numpy()
+            rank_s += time.perf_counter() - rank_start
+    rank_start = time.perf_counter()
+    per_user = {p: metrics.rank_metrics(better[p], tied[p], ks, n_items) for p in metrics.PROTOCOLS}
+    rank_s += time.perf_counter() - rank_start
+    return EvalResult(np.asarray(evalset.users), n_items, tuple(ks), per_user, better, tied,
+                      time.perf_counter() - start, rank_s)
+
+
+# ----------------------------------------------------------------------------- the eval folder's contents
+
+SPLITS = ("valid", "test")
+METRICS_FILE = "metrics.json"
+
+
+def per_user_file(split: str, protocol: str, name: str) -> str:
+    """Relative path of one per-user array in an eval folder, e.g. per_user/test_history_kept_ndcg@10.npy.
+    `name` is a metric, or `better` / `tied` (the rank counts every metric derives from)."""
+    return f"per_user/{split}_{protocol}_{name}.npy"
+
+
+def users_file(split: str) -> str:
+    """Relative path of the user index of each row of a split's per-user arrays."""
+    return f"per_user/{split}_users.npy"
+
+
+def per_user_arrays(split: str, result: EvalResult) -> dict[str, np.ndarray]:
+    """Every per-user array of one split's result, keyed by its file name in the eval folder."""
+    arrays = {users_file(split): np.asarray(result.users, np.int64)}
+    for protocol, per in result.per_user.items():
+        for name, values in per.items():
+            arrays[per_user_file(split, protocol, name)] = values
+        arrays[per_user_file(split, protocol, "better")] = result.better[protocol]
+        arrays[per_user_file(split, protocol, "tied")] = result.tied[protocol]
+    return arrays
+
+
+def metrics_document(results: dict[str, EvalResult], n_boot: int, seed: int) -> dict:
+    """The content of metrics.json: means per split and protocol, 95% bootstrap intervals, timings."""
+    from pipeline.metrics import bootstrap_ci
+
+    missing = [s for s in SPLITS if s not in results]
+    if missing:
+        raise ValueError(f"metrics need results for {', '.join(SPLITS)}; missing {', '.join(missing)}")
+    n_users = {len(r.users) for r in results.values()}
+    if len(n_users) != 1:
+        raise ValueError(f"splits have different numbers of users: {sorted(n_users)}")
+    doc: dict = {split: results[split].means() for split in SPLITS}
+    doc["ci95"] = {split: {p: {m: list(bootstrap_ci(v, n_boot, seed, 0.95)) for m, v in per.items()}
+                           for p, per in results[split].per_user.items()} for split in SPLITS}
+    doc["eval_s"] = {split: round(results[split].wall_s, 3) for split in SPLITS}
+    doc["rank_s"] = {split: round(results[split].rank_s, 3) for split in SPLITS}
+    doc["tied_targets"] = {split: results[split].tie_rate() for split in SPLITS}
+    doc["n_users"] = n_users.pop()
+    doc["n_items"] = results["test"].n_items
+    doc["n_boot"] = n_boot
+    return doc
