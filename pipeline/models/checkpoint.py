@@ -17,7 +17,10 @@ META = "model.json"
 
 # kind -> "module:function" (imported on first use); the function takes (meta dict, tensors dict,
 # device) and returns a Recommender. One line per model kind.
-LOADERS: dict[str, str] = {}
+LOADERS: dict[str, str] = {
+    "ease": "pipeline.models.ease:load",
+    "pop": "pipeline.models.popularity:load",
+}
 
 
 def save_model(out: artifacts.OutputFolder | Path, kind: str, config: Mapping[str, Any], tensors: Mapping[str, Any],
