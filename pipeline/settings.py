@@ -14,6 +14,9 @@ from typing import Any
 from pipeline.codes import CodesConfig
 from pipeline.config import ConfigError, Layer, build, load_layer, merge_layers, to_dict
 from pipeline.data.sources import SourceConfig
+from pipeline.evaluation import EvaluateConfig
+from pipeline.models.ease import EaseConfig
+from pipeline.report import ReportConfig
 from pipeline.text import EncodeConfig
 
 
@@ -24,6 +27,9 @@ class Settings:
     source: SourceConfig = SourceConfig()
     encode: EncodeConfig = EncodeConfig()
     codes: CodesConfig = CodesConfig()
+    ease: EaseConfig = EaseConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    report: ReportConfig = ReportConfig()
 
 
 # stage -> the top-level sections it reads (its resolved config holds only these)
@@ -31,6 +37,10 @@ STAGES: dict[str, tuple[str, ...]] = {
     "prepare": ("data_root", "source"),
     "encode": ("encode",),
     "codes": ("seed", "codes"),
+    "ease": ("ease",),
+    "popularity": (),
+    "evaluate": ("seed", "evaluate"),
+    "report": ("seed", "report"),
 }
 
 

@@ -1,0 +1,127 @@
+"""Stages popularity, ease, evaluate and report end to end on the embedded demo sample (600 users)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import artifacts
+from pipeline.evaluation import per_user_file
+from pipeline.report import headline, load_run, markdown, significance
+from stages import ease as ease_stage
+from stages import evaluate as evaluate_stage
+from stages import popularity as popularity_stage
+from stages import prepare as prepare_stage
+from stages import report as report_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADLINE = {"recall@10", "ndcg@10", "recall@50", "ndcg@50", "mrr"}
+DOMAIN = ["--domain", "demo-scientific", "--configs", str(ROOT / "configs")]
+
+
+@pytest.fixture(scope="module")
+def art(tmp_path_factory):
+    """prepared -> pop, ease models -> their eval folders, in a temporary artifact folder."""
+    art = tmp_path_factory.mktemp("art")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)  # the demo source path is relative to the project
+        assert prepare_stage.main([*DOMAIN, "--out", str(art / "prepared")]) == 0
+    prepared = ["--prepared", str(art / "prepared")]
+    assert popularity_stage.main([*DOMAIN, *prepared, "--out", str(art / "models/pop")]) == 0
+    assert ease_stage.main([*DOMAIN, *prepared, "--set", "ease.l2_grid=[100]", "--out", str(art / "models/ease")]) == 0
+    for run in ("pop", "ease"):
+        assert evaluate_stage.main([*DOMAIN, *prepared, "--set", "evaluate.n_boot=200", "--model", str(art / "models" / run),
+                                    "--out", str(art / "eval" / run)]) == 0
+    return art
+
+
+def test_model_folders_describe_their_cost(art):
+    summary = artifacts.read_manifest(art / "models/ease")["summary"]
+    assert summary["epochs"] == 1 and summary["train_wall_s"] > 0 and summary["l2"] == 100.0
+    assert [c["l2"] for c in summary["valid_curve"]] == [100.0]
+    assert artifacts.read_manifest(art / "models/pop")["summary"]["epochs"] == 1
+
+
+def test_metrics_json_and_per_user_arrays_agree(art):
+    doc = artifacts.read_json(art / "eval/ease/metrics.json")
+    assert doc["n_users"] == 600
+    for split in ("valid", "test"):
+        assert set(doc[split]) == {"history_kept", "history_removed"}
+        assert doc["eval_s"][split] > 0
+        for protocol in ("history_kept", "history_removed"):
+            assert set(doc[split][protocol]) == HEADLINE
+            for metric, mean in doc[split][protocol].items():
+                values = artifacts.load_npy(art / "eval/ease" / per_user_file(split, protocol, metric))
+                assert values.shape == (600,)
+                assert mean == pytest.approx(float(values.mean()))
+                lo, hi = doc["ci95"][split][protocol][metric]
+                assert lo <= mean <= hi
+    users = artifacts.load_npy(art / "eval/ease/per_user/test_users.npy")
+    np.testing.assert_array_equal(users, np.arange(600))
+
+
+def test_evaluate_refuses_a_model_trained_on_other_data(art, tmp_path):
+    other = tmp_path / "prepared"
+    shutil.copytree(art / "prepared", other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["summary"]["note"] = "re-prepared"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(artifacts.ArtifactError, match="trained on"):
+        evaluate_stage.main([*DOMAIN, "--prepared", str(other), "--model", str(art / "models/ease"),
+                             "--out", str(tmp_path / "eval")])
+
+
+def test_report_tables_chart_and_results_json(art, tmp_path):
+    results = tmp_path / "results.json"
+    assert report_stage.main([*DOMAIN, "--eval", f"pop={art / 'eval/pop'}", "--eval", f"ease={art / 'eval/ease'}",
+                              "--reference", "pop", "--set", "report.n_boot=200", "--out", str(tmp_path / "report"),
+                              "--results", str(results)]) == 0
+    text = (tmp_path / "report/report.md").read_text()
+    assert text.count("| ease |") == 5  # the runs table, two metric tables, two significance tables (one per protocol)
+    assert text.count("| pop |") == 3  # the reference has no significance rows
+    assert "not run here" not in text  # the demo is not the published split: no published rows
+    assert (tmp_path / "report/metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    headline = artifacts.read_json(results)
+    assert list(headline) == ["pop", "ease"]
+    model_summary = artifacts.read_manifest(art / "models/ease")["summary"]
+    ease_row = headline["ease"]
+    assert set(ease_row) == {"valid", "test", "ci95", "finetune_wall_s", "epochs", "test_history_removed"}
+    for key in ("valid", "test", "ci95", "test_history_removed"):
+        assert set(ease_row[key]) == HEADLINE
+    assert ease_row["finetune_wall_s"] == model_summary["train_wall_s"] and ease_row["epochs"] == 1
+    doc = artifacts.read_json(art / "eval/ease/metrics.json")
+    assert ease_row["test"] == doc["test"]["history_kept"]
+    assert ease_row["test_history_removed"] == doc["test"]["history_removed"]
+
+
+def test_report_rejects_an_unknown_reference(art, tmp_path):
+    with pytest.raises(ValueError, match="reference run 'sasrec'"):
+        report_stage.main([*DOMAIN, "--eval", f"pop={art / 'eval/pop'}", "--reference", "sasrec",
+                           "--out", str(tmp_path / "report")])
+
+
+def test_report_notices_a_model_changed_after_evaluation(art, tmp_path):
+    shutil.copytree(art / "models/pop", tmp_path / "pop")
+    assert evaluate_stage.main([*DOMAIN, "--prepared", str(art / "prepared"), "--set", "evaluate.n_boot=10",
+                                "--model", str(tmp_path / "pop"), "--out", str(tmp_path / "eval")]) == 0
+    load_run("pop", tmp_path / "eval")
+    manifest = json.loads((tmp_path / "pop/manifest.json").read_text())
+    manifest["summary"]["epochs"] = 2
+    (tmp_path / "pop/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(artifacts.ArtifactError, match="changed after it was evaluated"):
+        load_run("pop", tmp_path / "eval")
+
+
+def test_published_rows_only_for_the_canonical_split_and_only_in_the_markdown(art):
+    runs = [dataclasses.replace(load_run(name, art / "eval" / name), domain="Scientific") for name in ("pop", "ease")]
+    sig = significance(runs, "ease", n_boot=50, seed=0)
+    text = markdown(runs, sig, "ease", n_boot=50)
+    kept_table = text.split("## Test, history kept")[1].split("## Test, history removed")[0]
+    assert "| *VQ-Rec, published (Hou et al. WWW 2023); not run here* | 0.1211 | 0.0643 | 0.2369 | 0.0897 |" in kept_table
+    assert "SASRec-ID, published" in kept_table
+    assert text.count("not run here") == 2  # only in the history_kept table: that is the protocol they were measured in
+    assert set(headline(runs)) == {"pop", "ease"}
