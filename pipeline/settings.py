@@ -15,6 +15,7 @@ from pipeline.codes import CodesConfig
 from pipeline.config import ConfigError, Layer, build, load_layer, merge_layers, to_dict
 from pipeline.data.sources import SourceConfig
 from pipeline.evaluation import EvaluateConfig
+from pipeline.genconfig import GenerateConfig, GenEvalConfig, GeneratorSettings, PriorSettings, WindowConfig
 from pipeline.models.ease import EaseConfig
 from pipeline.report import ReportConfig
 from pipeline.text import EncodeConfig
@@ -30,6 +31,11 @@ class Settings:
     ease: EaseConfig = EaseConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     report: ReportConfig = ReportConfig()
+    windows: WindowConfig = WindowConfig()  # sequence generation (RSVQ-AE family): windows and held-out split
+    generator: GeneratorSettings = GeneratorSettings()
+    prior: PriorSettings = PriorSettings()
+    generate: GenerateConfig = GenerateConfig()
+    gen_eval: GenEvalConfig = GenEvalConfig()
 
 
 # stage -> the top-level sections it reads (its resolved config holds only these)
@@ -41,6 +47,10 @@ STAGES: dict[str, tuple[str, ...]] = {
     "popularity": (),
     "evaluate": ("seed", "evaluate"),
     "report": ("seed", "report"),
+    "train-generator": ("seed", "windows", "generator"),
+    "train-prior": ("seed", "prior"),  # windows: those of the generator it reads
+    "generate": ("seed", "generate"),
+    "evaluate-generation": ("seed", "gen_eval"),
 }
 
 

@@ -1,0 +1,123 @@
+"""Speed and memory of the RSVQ-AE family on this machine -> JSON.
+
+- training: sequences/s of the real training loop (`train_autoencoder`, adversary on from step 0,
+  full-length windows of random items over an ML-1M-sized catalogue), one epoch, at L=20 and L=100;
+- memory: peak resident set size of a fresh process that runs only that training (and its
+  resident size right after imports, so the difference is the model's and the batches');
+- generation: sequences/s of prior sampling + decoding at L=20 and L=100, full-length windows
+  (the prior's length head is pinned to L: the worst case; weights are untrained, speed does not
+  depend on them).
+
+Each measurement runs in its own subprocess. The machine is shared, so the load average is recorded.
+Usage: python bench/bench_generation.py --out results/bench_generation.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+N_ITEMS = 3416  # ML-1M
+WINDOWS = {20: 2048, 100: 512}
+
+
+def train_worker(length: int) -> dict:
+    import resource
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from pipeline.data.windows import Windows, WindowSplit, UserSplit
+    from pipeline.genconfig import DiscriminatorConfig, GenTrainConfig, SeqAEConfig
+    from pipeline.gentrain import train_autoencoder
+    from pipeline.models.discriminator import SequenceDiscriminator
+    from pipeline.models.rsvq import SeqAutoencoder
+
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rng = np.random.default_rng(0)
+    n = WINDOWS[length]
+
+    def windows(k: int) -> Windows:
+        return Windows(rng.integers(0, N_ITEMS, (k, length)), np.full(k, length), np.arange(k))
+
+    split = WindowSplit(windows(n), windows(64), windows(64), UserSplit(np.arange(1), np.arange(1), np.arange(1)))
+    torch.manual_seed(0)
+    model = SeqAutoencoder(SeqAEConfig(), N_ITEMS, length)
+    disc = SequenceDiscriminator(DiscriminatorConfig(), model.cfg.d_item)
+    cfg = GenTrainConfig(max_epochs=1, adversary_start=0.0, checkpoint_every=10**9)
+    with tempfile.TemporaryDirectory() as tmp:
+        state = train_autoencoder(model, disc, split, cfg, DiscriminatorConfig(), Path(tmp), seed=0)
+    return {"length": length, "windows": n, "batch_size": cfg.batch_size, "train_seconds": round(state.seconds, 2),
+            "sequences_per_s": round(n / state.seconds, 1), "positions_per_s": round(n * length / state.seconds, 0),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_after_imports_mib": round(base_rss / 1024, 1)}
+
+
+def generate_worker(length: int) -> dict:
+    import torch
+
+    from pipeline.genconfig import GenerateConfig, PriorConfig, SeqAEConfig
+    from pipeline.generation import sample_from_prior
+    from pipeline.models.prior import CodePrior, SlotLayout
+    from pipeline.models.rsvq import SeqAutoencoder
+
+    torch.manual_seed(0)
+    model = SeqAutoencoder(SeqAEConfig(), N_ITEMS, length).eval()
+    q = model.cfg.quantizer
+    prior = CodePrior(PriorConfig(), SlotLayout(length, model.cfg.quantized_levels), q.n_codebooks, q.codebook_size).eval()
+    with torch.no_grad():
+        prior.len_head.bias.fill_(-1e4)
+        prior.len_head.bias[length] = 1e4  # every sampled window is full length
+    n = 512 if length == 20 else 128
+    cfg = GenerateConfig(batch_size=128)
+    start = time.perf_counter()
+    seqs = sample_from_prior(model, prior, n, cfg, seed=0)
+    seconds = time.perf_counter() - start
+    assert all(len(s) == length for s in seqs)
+    return {"length": length, "sequences": n, "batch_size": cfg.batch_size, "seconds": round(seconds, 2),
+            "sequences_per_s": round(n / seconds, 1)}
+
+
+def run(kind: str, length: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", kind, "--length", str(length)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out")
+    p.add_argument("--worker", choices=["train", "generate"])
+    p.add_argument("--length", type=int)
+    args = p.parse_args()
+    if args.worker:
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps((train_worker if args.worker == "train" else generate_worker)(args.length)))
+        return 0
+    import torch
+
+    started = os.getloadavg()
+    result = {
+        "threads": torch.get_num_threads(),
+        "cpu": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in started],
+        "training": [run("train", L) for L in (20, 100)],
+        "generation": [run("generate", L) for L in (20, 100)],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Stages train-generator -> train-prior -> generate -> evaluate-generation on the embedded MovieLens demo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import artifacts
+from pipeline.config import ConfigError
+from pipeline.data.domain import Domain
+from stages import evaluate_generation, generate, prepare, train_generator, train_prior
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]
+TINY = ["--set", "generator.model.d_model=32", "--set", "generator.model.quantizer.codebook_size=32",
+        "--set", "generator.train.max_epochs=1"]
+TINY_PRIOR = ["--set", "prior.model.d_model=32", "--set", "prior.model.n_layers=1", "--set", "prior.train.max_epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def art(tmp_path_factory):
+    art = tmp_path_factory.mktemp("art")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)  # the demo source path is relative to the project
+        assert prepare.main([*DOMAIN, "--out", str(art / "prepared")]) == 0
+    prep = ["--prepared", str(art / "prepared")]
+    for run in ("rsvq", "vae", "ae"):
+        assert train_generator.main([*DOMAIN, "--run", run, *TINY, *prep, "--out", str(art / run / "model")]) == 0
+    assert train_prior.main([*DOMAIN, *TINY_PRIOR, *prep, "--generator", str(art / "rsvq/model"),
+                             "--out", str(art / "rsvq/prior")]) == 0
+    assert generate.main([*DOMAIN, *prep, "--generator", str(art / "rsvq/model"), "--prior", str(art / "rsvq/prior"),
+                          "--set", "generate.n_sequences=40", "--out", str(art / "rsvq/samples")]) == 0
+    assert generate.main([*DOMAIN, *prep, "--generator", str(art / "vae/model"), "--out", str(art / "vae/samples")]) == 0
+    for run, extra in (("rsvq", ["--samples", str(art / "rsvq/samples"), "--prior", str(art / "rsvq/prior")]),
+                       ("vae", ["--samples", str(art / "vae/samples")]), ("ae", [])):
+        assert evaluate_generation.main([*DOMAIN, *prep, "--generator", str(art / run / "model"), *extra,
+                                         "--out", str(art / run / "eval")]) == 0
+    return art
+
+
+def test_generated_windows_are_a_dataset_over_the_source_items(art):
+    source = Domain.load(art / "prepared")
+    synthetic = Domain.load(art / "rsvq/samples")
+    assert synthetic.name == "demo-movielens-synthetic" and synthetic.n_users == 40
+    assert np.array_equal(synthetic.item_ids, source.item_ids) and np.array_equal(synthetic.item_text, source.item_text)
+    assert synthetic.lengths().min() >= 1 and synthetic.lengths().max() <= 20
+    vae = Domain.load(art / "vae/samples")
+    test_windows = artifacts.read_json(art / "vae/model/windows.json")["test"]["windows"]
+    assert vae.n_users == test_windows  # n_sequences 0 = as many as the held-out test windows
+
+
+def test_metrics_cover_reconstruction_codes_and_samples(art):
+    m = artifacts.read_json(art / "rsvq/eval/metrics.json")
+    rec = m["reconstruction"]
+    assert 0 <= rec["accuracy"] <= 1 and rec["ce"] > 0 and len(rec["accuracy_by_position"]) == 20
+    assert rec["positions"] == m["windows"]["test"]["items"]
+    assert set(m["codebooks"]) == {f"level{l}/depth{k}" for l in range(3) for k in range(4)}
+    assert m["prior"]["test"]["nll_per_window"] > 0
+    for side in ("generated", "reference_real"):
+        assert 0 <= m[side]["popularity_js"] <= 1 and 0 <= m[side]["copied_windows"] <= 1
+    ae = artifacts.read_json(art / "ae/eval/metrics.json")
+    assert "generated" not in ae and "codebooks" not in ae
+
+
+def test_missing_prior_and_prior_for_a_continuous_model_fail_clearly(art):
+    prep = ["--prepared", str(art / "prepared")]
+    with pytest.raises(ConfigError, match="--prior is required"):
+        generate.main([*DOMAIN, *prep, "--generator", str(art / "rsvq/model"), "--out", str(art / "x")])
+    with pytest.raises(artifacts.ArtifactError, match="no discrete latents"):
+        train_prior.main([*DOMAIN, *prep, "--generator", str(art / "ae/model"), "--out", str(art / "y")])
+
+
+def test_a_misspelled_setting_names_the_key(art):
+    with pytest.raises(ConfigError, match="windows.lenght"):
+        train_generator.main([*DOMAIN, "--set", "windows.lenght=20", "--prepared", str(art / "prepared"),
+                              "--out", str(art / "z")])
