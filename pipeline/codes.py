@@ -1,12 +1,12 @@
 """OPQ product quantization of item embeddings into discrete code tuples.
 
-The only module that imports faiss, and only to *fit* the codec. The fitted codec is
+The only module that imports faiss, and only to fit a codec or read a faiss index. The codec is
 exported as plain arrays (rotation, coarse centre, sub-space centroids), so encoding,
 decoding and every later stage work with numpy/torch alone.
 
 The index is faiss' `OPQ{D},IVF1,PQ{D}x{log2 M}` as in VQ-Rec: an orthonormal rotation, one
-coarse centroid (the data's centre, subtracted as a residual), then D sub-quantizers of M
-centroids each.
+coarse centroid (faiss' 1-means, i.e. the mean of a sample of up to 256 training points,
+subtracted as a residual), then D sub-quantizers of M centroids each.
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ class CodesConfig:
     opq_iterations: int = 50  # faiss' default; fewer trade a little error for speed (the demo uses 10)
     train_on: Literal["strict", "all"] = "strict"  # strict: only items seen in training sequences (no leakage)
     reuse_from: str = ""  # another domain's codes folder whose codec to reuse ("" = fit this domain's own)
+    # OpenMP threads for the fit; 0 = faiss' default (one per core). Its threads spin while
+    # waiting, so on cores shared with other work 1 thread can be several times faster than 2.
+    threads: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +88,11 @@ class Codec:
 
 def fit_codec(x: np.ndarray, cfg: CodesConfig, seed: int = 0) -> Codec:
     """Fit OPQ + IVF1 + PQ with faiss on `x` (the training items' embeddings)."""
+    return codec_from_index(train_index(x, cfg, seed))
+
+
+def train_index(x: np.ndarray, cfg: CodesConfig, seed: int = 0):
+    """A trained (empty) faiss `OPQ{D},IVF1,PQ{D}x{bits}` index for `x`."""
     import faiss
 
     n, d = x.shape
@@ -96,6 +104,10 @@ def fit_codec(x: np.ndarray, cfg: CodesConfig, seed: int = 0) -> Codec:
         raise ValueError(f"n_centroids={M} must be a power of two <= 256")
     if n < M:
         raise ValueError(f"{n} training vectors cannot fit {M} centroids per sub-space")
+    if cfg.threads < 0:
+        raise ValueError(f"codes.threads must be >= 0, got {cfg.threads}")
+    if cfg.threads:
+        faiss.omp_set_num_threads(cfg.threads)
     x = np.ascontiguousarray(x, dtype=np.float32)
     key = f"OPQ{D},IVF1,PQ{D}x{bits}" if cfg.opq else f"IVF1,PQ{D}x{bits}"
     index = faiss.index_factory(d, key)
@@ -116,12 +128,52 @@ def fit_codec(x: np.ndarray, cfg: CodesConfig, seed: int = 0) -> Codec:
     ivf.do_polysemous_training = False
     index.train(x)
     if cfg.opq:
+        opq.pq = None  # opq_pq is freed on return; leave no dangling pointer in the index
+    return index
+
+
+def codec_from_index(index) -> Codec:
+    """Export a trained faiss `[OPQ,]IVF1,PQ` index (ours or e.g. VQ-Rec's published one) as plain arrays."""
+    import faiss
+
+    # a new name, not `index`: the caller's wrapper may be the only owner of the C++ object
+    top = faiss.downcast_index(index)
+    if isinstance(top, faiss.IndexPreTransform):
+        if top.chain.size() != 1:
+            raise ValueError(f"expected one OPQ transform before the index, found {top.chain.size()}")
+        opq = faiss.downcast_VectorTransform(top.chain.at(0))  # OPQMatrix, or LinearTransform when read from a file
+        if not isinstance(opq, faiss.LinearTransform) or opq.d_in != opq.d_out or opq.have_bias:
+            raise ValueError(f"expected a square OPQ rotation, found {type(opq).__name__} {opq.d_in}->{opq.d_out}")
         rotation = faiss.vector_to_array(opq.A).reshape(opq.d_out, opq.d_in)
+        # decode inverts the rotation by its transpose, which is right only for an orthonormal one
+        off = float(np.abs(rotation @ rotation.T - np.eye(opq.d_in)).max())
+        if off > 1e-3:
+            raise ValueError(f"the OPQ matrix is not orthonormal (max |A A^T - I| = {off:.3g})")
+        ivf = faiss.downcast_index(top.index)
     else:
-        rotation = np.eye(d, dtype=np.float32)
+        ivf = top
+        rotation = np.eye(top.d, dtype=np.float32)
+    if not isinstance(ivf, faiss.IndexIVFPQ) or ivf.nlist != 1 or not ivf.by_residual:
+        raise ValueError(f"expected IVF1,PQ encoding residuals, found {type(ivf).__name__}")
+    D, dsub, M = ivf.pq.M, ivf.pq.dsub, ivf.pq.ksub
     center = faiss.downcast_index(ivf.quantizer).reconstruct(0)
-    centroids = faiss.vector_to_array(ivf.pq.centroids).reshape(D, M, d // D)
+    centroids = faiss.vector_to_array(ivf.pq.centroids).reshape(D, M, dsub)
     return Codec(rotation.astype(np.float32), center.astype(np.float32), centroids.astype(np.float32))
+
+
+def index_codes(index) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, codes) stored in a faiss IVF1,PQ index: (n,) int64 and (n, D) uint8."""
+    import faiss
+
+    ivf = faiss.downcast_index(index)
+    if isinstance(ivf, faiss.IndexPreTransform):
+        ivf = faiss.downcast_index(ivf.index)
+    if ivf.nlist != 1 or ivf.pq.nbits != 8:
+        raise ValueError(f"expected IVF1 with 8-bit PQ codes, found nlist={ivf.nlist}, nbits={ivf.pq.nbits}")
+    n = ivf.invlists.list_size(0)
+    codes = faiss.rev_swig_ptr(ivf.invlists.get_codes(0), n * ivf.code_size).copy().reshape(n, ivf.code_size)
+    ids = faiss.rev_swig_ptr(ivf.invlists.get_ids(0), n).copy().astype(np.int64)
+    return ids, codes
 
 
 def _quiet_seeded(cp, seed: int) -> None:
@@ -132,15 +184,22 @@ def _quiet_seeded(cp, seed: int) -> None:
 
 
 def code_stats(codec: Codec, x: np.ndarray, codes: np.ndarray) -> dict[str, float]:
-    """Collisions and reconstruction error of `codes` for embeddings `x`."""
+    """Collisions and reconstruction error of `codes` for embeddings `x`.
+
+    A collision is two or more items with the same code tuple: the sequence model cannot tell
+    them apart.
+    """
     recon = codec.decode(codes)
     err = ((x - recon) ** 2).sum(1)
     norm = (x ** 2).sum(1)
-    distinct = len(np.unique(codes, axis=0))
+    _, group_of, group_size = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    distinct = len(group_size)
     return {
         "items": int(len(codes)),
         "distinct_codes": int(distinct),
         "collision_rate": float(1 - distinct / max(len(codes), 1)),
+        "items_in_collisions": int((group_size[group_of.reshape(-1)] > 1).sum()),
+        "largest_collision": int(group_size.max()) if distinct else 0,
         "recon_mse": float(err.mean()),
         "recon_error": float(err.sum() / norm.sum()),  # relative squared error
         "recon_cosine": float(np.mean((x * recon).sum(1) / np.sqrt(norm * (recon ** 2).sum(1) + 1e-12))),
