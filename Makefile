@@ -60,8 +60,10 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 # ---------------------------------------------------------------- resolved configs (one process per domain)
+# `+`: resolve runs even under `make -n`/`-q`; it rewrites a file only when its content changes, so
+# `make -q` answers for the real configs and `make -n` lists only the stages an edit affects
 $(DOMAIN_CONFIGS): FORCE | $(INSTALLED)
-	@$(RUN) stages.resolve --domain $* --configs $(CONFIGS) --outdir $(ART)/$*/config --stages $(DOMAIN_STAGES) $(SETS)
+	+@$(RUN) stages.resolve --domain $* --configs $(CONFIGS) --outdir $(ART)/$*/config --stages $(DOMAIN_STAGES) $(SETS)
 
 # ---------------------------------------------------------------- per-domain stages
 CODE_prepare := stages/prepare.py $(CODE_common) $(wildcard pipeline/data/*.py)
@@ -85,7 +87,8 @@ codes: $(ART)/$(DOMAIN)/codes/manifest.json
 results/codes.json: $(foreach d,$(TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json) stages/collect_codes.py | $(INSTALLED)
 	$(RUN) stages.collect_codes --art $(ART) --domains $(TEXT_DOMAINS) --out $@
 
-results/bench_encode.json: bench/bench_encode.py pipeline/text.py | $(INSTALLED)
+# CPU-bound and timed: run it on a quiet machine (the JSON records the load average before and after)
+results/bench_encode.json: bench/bench_encode.py pipeline/text.py pipeline/codes.py | $(INSTALLED)
 	$(PY) bench/bench_encode.py --out $@
 
 # ---------------------------------------------------------------- demo and tests

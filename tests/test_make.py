@@ -1,0 +1,86 @@
+"""Make reruns exactly what an edit affects: one real `make prepare`, the rest asked with -q / -n.
+
+Runs in a copy of the project's code (so edits made meanwhile in the checkout cannot change the
+answers) with a temporary artifact folder (ART=) and a temporary copy of the configs (CONFIGS=),
+and with VIRTUAL_ENV set to the running interpreter's environment so make does not reinstall it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = "demo-scientific"
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+
+
+@pytest.fixture(scope="module")
+def make(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("make")
+    code = tmp / "project"
+    for name in ("Makefile", "pyproject.toml"):
+        code.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, code / name)
+    for name in ("mk", "pipeline", "stages", "data/demo/scientific"):
+        shutil.copytree(ROOT / name, code / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "configs", tmp / "configs")
+    env_dir = Path(sys.prefix)
+    env = {**os.environ, "VIRTUAL_ENV": str(env_dir)}
+    # the install stamp is an order-only prerequisite; -o keeps make from reinstalling even without it
+    base = ["make", "--no-print-directory", "-o", str(env_dir / ".textcode-installed"), f"ART={tmp / 'art'}",
+            f"CONFIGS={tmp / 'configs'}", f"DOMAIN={DOMAIN}"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*base, *args], cwd=code, env=env, capture_output=True, text=True, timeout=300)
+
+    run.art = tmp / "art" / DOMAIN
+    run.domain_yaml = tmp / "configs" / "domains" / f"{DOMAIN}.yaml"
+    done = run("prepare")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return run
+
+
+def stage_commands(result: subprocess.CompletedProcess) -> list[str]:
+    """The stages a `make -n` would run (resolve runs for real even under -n, see the Makefile)."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    return sorted({line.split("-m stages.")[1].split()[0] for line in result.stdout.splitlines()
+                   if "-m stages." in line and "stages.resolve" not in line})
+
+
+def fake_manifest(folder: Path) -> None:
+    """Stand in for a finished stage (its manifest is all Make looks at), newer than its inputs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    time.sleep(0.02)
+    (folder / "manifest.json").write_text("{}\n")
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path} no longer contains {old!r}"
+    path.write_text(text.replace(old, new))
+
+
+def test_incremental_make(make):
+    assert (make.art / "prepared" / "manifest.json").exists()
+    assert make("-q", "prepare").returncode == 0, "prepare should be up to date right after it ran"
+
+    fake_manifest(make.art / "text")
+    fake_manifest(make.art / "codes")
+    assert stage_commands(make("-n", "codes")) == []
+    # pretending the codes stage's code changed reruns codes only, not prepare or encode
+    assert stage_commands(make("-n", "-W", "stages/codes.py", "codes")) == ["codes"]
+
+    # a domain setting of the codes stage: codes reruns, prepare and encode do not
+    edit(make.domain_yaml, "opq_iterations: 10", "opq_iterations: 11")
+    assert stage_commands(make("-n", "codes")) == ["codes"]
+
+    # a source setting: prepare is out of date (and so is everything downstream)
+    edit(make.domain_yaml, "users: 600", "users: 601")
+    assert make("-q", "prepare").returncode == 1
