@@ -9,6 +9,8 @@
 #
 #   make gen-eval GEN_DOMAIN=movielens-1m GEN_L=20 GEN_RUN=rsvq   one run, up to its metrics
 #   make results/generation.json       every run x domain x length, then the report (reports/generation/)
+#   make gen-utility GEN_DOMAIN=movielens-1m GEN_L=20   SASRec-ID trained on generated vs real windows
+#   make gen-augment                   SASRec-ID on Scientific vs Scientific + RSVQ-AE windows
 #   make results/bench_generation.json training/generation speed and memory
 #
 # Runs are configs/runs/train-generator/<run>.yaml; window length L comes from the path.
@@ -30,13 +32,14 @@ CODE_train_prior := stages/train_prior.py $(CODE_gen) pipeline/gentrain.py pipel
 CODE_generate := stages/generate.py $(CODE_gen) pipeline/generation.py pipeline/models/prior.py
 CODE_evaluate_generation := stages/evaluate_generation.py $(CODE_gen) pipeline/genmetrics.py pipeline/gentrain.py pipeline/models/prior.py
 
-.PHONY: gen-model gen-eval
+.PHONY: gen-model gen-eval gen-utility gen-augment
 
 # GEN_RULES(domain, L, run): the chain of one run
 define GEN_RULES
 $(ART)/$(1)/gen/L$(2)/$(3)/config/train-generator.$(3).json $(ART)/$(1)/gen/L$(2)/$(3)/config/train-prior.json $(ART)/$(1)/gen/L$(2)/$(3)/config/generate.json $(ART)/$(1)/gen/L$(2)/$(3)/config/evaluate-generation.json &: FORCE | $(INSTALLED)
 	@$$(RUN) stages.resolve --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/$(3)/config \
-	  --stages train-generator.$(3) train-prior generate evaluate-generation --set windows.length=$(2) $$(SETS)
+	  --stages train-generator.$(3) train-prior generate evaluate-generation --set windows.length=$(2) \
+	  $(foreach s,$(GEN_SET_$(1)),--set $(s)) $$(SETS)
 
 $(ART)/$(1)/gen/L$(2)/$(3)/model/manifest.json: $(ART)/$(1)/gen/L$(2)/$(3)/config/train-generator.$(3).json $(ART)/$(1)/prepared/manifest.json $(CODE_train_generator) | $(INSTALLED)
 	$$(RUN) stages.train_generator --config $$< --prepared $(ART)/$(1)/prepared --out $$(@D)
@@ -54,11 +57,72 @@ $(ART)/$(1)/gen/L$(2)/$(3)/eval/manifest.json: $(ART)/$(1)/gen/L$(2)/$(3)/config
 	$$(RUN) stages.evaluate_generation --config $$< --prepared $(ART)/$(1)/prepared --generator $(ART)/$(1)/gen/L$(2)/$(3)/model \
 	  $(if $(filter $(3),$(GEN_SAMPLERS)),--samples $(ART)/$(1)/gen/L$(2)/$(3)/samples) $(if $(filter $(3),$(GEN_PRIOR_RUNS)),--prior $(ART)/$(1)/gen/L$(2)/$(3)/prior) --out $$(@D)
 endef
-$(foreach d,$(sort $(GEN_DOMAINS) $(GEN_DOMAIN) demo-movielens),$(foreach l,$(sort $(GEN_LENGTHS) $(GEN_L)),\
+$(foreach d,$(sort $(GEN_DOMAINS) $(GEN_DOMAIN) demo-movielens Scientific),$(foreach l,$(sort $(GEN_LENGTHS) $(GEN_L)),\
   $(foreach r,$(GEN_RUNS),$(eval $(call GEN_RULES,$(d),$(l),$(r))))))
 
 gen-model: $(ART)/$(GEN_DOMAIN)/gen/L$(GEN_L)/$(GEN_RUN)/model/manifest.json
 gen-eval: $(ART)/$(GEN_DOMAIN)/gen/L$(GEN_L)/$(GEN_RUN)/eval/manifest.json
+
+# per-domain settings of the generation runs (--set); Scientific's generator is for augmentation, so it
+# sees only each user's leave-one-out training part, and makes as many windows as there are users
+GEN_SET_Scientific := windows.holdout=train_part generate.n_sequences=8442
+
+# ---------------------------------------------------------------- utility: SASRec-ID trained on generated windows
+# For each (domain, L): SASRec-ID (stage finetune, run sasrec_id) trained on N generated windows of
+# each sampler, and on N real training windows (N = the number of held-out test windows), each
+# tested on the real held-out test users (leave-one-out: predict the last item from the rest).
+GEN_UTILITY_SET ?= train.max_minutes=5
+CODE_utility := stages/utility_data.py stages/evaluate_utility.py pipeline/utility.py pipeline/data/windows.py
+
+define GEN_UTILITY_RULES
+$(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json &: FORCE | $(INSTALLED)
+	@$$(RUN) stages.resolve --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/utility/config \
+	  --stages finetune.sasrec_id evaluate-utility $(foreach s,$(GEN_UTILITY_SET),--set $(s)) $$(SETS)
+
+$(ART)/$(1)/gen/L$(2)/utility/test-users/manifest.json: $(ART)/$(1)/gen/L$(2)/rsvq/model/manifest.json $(CODE_utility) | $(INSTALLED)
+	$$(RUN) stages.utility_data --kind test-users --prepared $(ART)/$(1)/prepared --generator $(ART)/$(1)/gen/L$(2)/rsvq/model --out $$(@D)
+
+$(ART)/$(1)/gen/L$(2)/utility/real/train/manifest.json: $(ART)/$(1)/gen/L$(2)/rsvq/model/manifest.json $(CODE_utility) | $(INSTALLED)
+	$$(RUN) stages.utility_data --kind real-train --like-test --prepared $(ART)/$(1)/prepared \
+	  --generator $(ART)/$(1)/gen/L$(2)/rsvq/model --out $$(@D)
+
+$(ART)/$(1)/gen/L$(2)/utility/%/train/manifest.json: $(ART)/$(1)/gen/L$(2)/%/samples/manifest.json $(CODE_utility) | $(INSTALLED)
+	$$(RUN) stages.utility_data --kind samples --prepared $(ART)/$(1)/prepared --samples $(ART)/$(1)/gen/L$(2)/$$*/samples --out $$(@D)
+
+$(ART)/$(1)/gen/L$(2)/utility/%/model/manifest.json: $(ART)/$(1)/gen/L$(2)/utility/%/train/manifest.json \
+  $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json | $(INSTALLED)
+	$$(RUN) stages.finetune --config $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json \
+	  --prepared $(ART)/$(1)/gen/L$(2)/utility/$$*/train --out $$(@D)
+
+$(ART)/$(1)/gen/L$(2)/utility/%/eval/manifest.json: $(ART)/$(1)/gen/L$(2)/utility/%/model/manifest.json \
+  $(ART)/$(1)/gen/L$(2)/utility/test-users/manifest.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json | $(INSTALLED)
+	$$(RUN) stages.evaluate_utility --config $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
+	  --model $(ART)/$(1)/gen/L$(2)/utility/$$*/model --prepared $(ART)/$(1)/gen/L$(2)/utility/test-users --out $$(@D)
+endef
+$(foreach d,$(sort $(GEN_DOMAINS) $(GEN_DOMAIN) demo-movielens),$(foreach l,$(sort $(GEN_LENGTHS) $(GEN_L)),\
+  $(eval $(call GEN_UTILITY_RULES,$(d),$(l)))))
+
+gen-utility: $(foreach r,real $(GEN_SAMPLERS),$(ART)/$(GEN_DOMAIN)/gen/L$(GEN_L)/utility/$(r)/eval/manifest.json)
+
+# ---------------------------------------------------------------- augmentation: Scientific + generated windows
+# SASRec-ID on Scientific alone vs on Scientific + RSVQ-AE windows (generator: Scientific, L=20, rsvq),
+# both tested on Scientific's leave-one-out test split by the same stage.
+AUG := $(ART)/Scientific/augment
+$(AUG)/config/finetune.sasrec_id.json $(AUG)/config/evaluate-utility.json &: FORCE | $(INSTALLED)
+	@$(RUN) stages.resolve --domain Scientific --configs $(CONFIGS) --outdir $(AUG)/config \
+	  --stages finetune.sasrec_id evaluate-utility $(foreach s,$(GEN_UTILITY_SET),--set $(s)) $(SETS)
+
+$(AUG)/augmented/train/manifest.json: $(ART)/Scientific/gen/L20/rsvq/samples/manifest.json $(CODE_utility) | $(INSTALLED)
+	$(RUN) stages.utility_data --kind augmented --prepared $(ART)/Scientific/prepared --samples $(ART)/Scientific/gen/L20/rsvq/samples --out $(@D)
+
+$(AUG)/%/model/manifest.json: $(AUG)/config/finetune.sasrec_id.json $$(if $$(filter real,$$*),$(ART)/Scientific/prepared/manifest.json,$(AUG)/$$*/train/manifest.json) | $(INSTALLED)
+	$(RUN) stages.finetune --config $< --prepared $(if $(filter real,$*),$(ART)/Scientific/prepared,$(AUG)/$*/train) --out $(@D)
+
+$(AUG)/%/eval/manifest.json: $(AUG)/%/model/manifest.json $(AUG)/config/evaluate-utility.json $(ART)/Scientific/prepared/manifest.json | $(INSTALLED)
+	$(RUN) stages.evaluate_utility --config $(AUG)/config/evaluate-utility.json --model $(AUG)/$*/model \
+	  --prepared $(ART)/Scientific/prepared --out $(@D)
+
+gen-augment: $(AUG)/real/eval/manifest.json $(AUG)/augmented/eval/manifest.json
 
 # ---------------------------------------------------------------- the full experiment and its report
 GEN_EVALS := $(foreach d,$(GEN_DOMAINS),$(foreach l,$(GEN_LENGTHS),$(foreach r,$(GEN_RUNS),$(d)/L$(l)/$(r))))

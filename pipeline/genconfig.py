@@ -25,7 +25,10 @@ class WindowConfig:
     min_length: int = 2  # drop windows shorter than this (a 1-item window has no order to model)
     valid_fraction: float = 0.1  # of users/sessions, for model selection
     test_fraction: float = 0.1  # of users/sessions, for every reported number
-    holdout: Literal["random", "source"] = "random"  # source: test = the source's own held-out sessions
+    # random: seeded split of users; source: test = the source's own held-out sessions;
+    # train_part: like random, but only each user's leave-one-out training part s[:-2] is used, so a
+    # generator trained for augmentation never sees a recommender's validation or test items
+    holdout: Literal["random", "source", "train_part"] = "random"
 
     def __post_init__(self) -> None:
         if self.length < 2:
@@ -105,7 +108,7 @@ class GenTrainConfig:
     weight_decay: float = 0.0
     max_epochs: int = 4
     patience: int = 1  # epochs without a better validation accuracy before stopping
-    max_minutes: float = 10.0  # wall-clock budget; training stops at the end of the epoch that exceeds it
+    max_minutes: float = 6.0  # wall-clock budget; training stops at the end of the epoch that exceeds it
     grad_clip: float = 1.0
     sampled_softmax: int = 0  # >0: train on the batch's items plus uniform negatives up to this many (large catalogues)
     adversary: bool = True
@@ -146,7 +149,7 @@ class PriorTrainConfig:
     weight_decay: float = 0.01
     max_epochs: int = 3
     patience: int = 1
-    max_minutes: float = 10.0
+    max_minutes: float = 8.0
     grad_clip: float = 1.0
     eval_batch_size: int = 128
     checkpoint_every: int = 200

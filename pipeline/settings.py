@@ -51,6 +51,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "train-prior": ("seed", "prior"),  # windows: those of the generator it reads
     "generate": ("seed", "generate"),
     "evaluate-generation": ("seed", "gen_eval"),
+    "evaluate-utility": ("seed", "evaluate"),  # a recommender trained on one data set, tested on real users
 }
 
 

@@ -78,8 +78,8 @@ def split_users(domain: Domain, cfg: WindowConfig, seed: int) -> UserSplit:
     return UserSplit(np.sort(train), np.sort(valid), np.sort(test))
 
 
-def cut(domain: Domain, users: np.ndarray, length: int, stride: int, min_length: int) -> Windows:
-    """Windows of `length` starting every `stride` items of each user's sequence.
+def cut(domain: Domain, users: np.ndarray, length: int, stride: int, min_length: int, drop_last: int = 0) -> Windows:
+    """Windows of `length` starting every `stride` items of each user's sequence (minus its last `drop_last`).
 
     A user's windows stop at the first one that reaches the end of the sequence, so with
     stride == length they are disjoint chunks whose last one may be short.
@@ -87,6 +87,7 @@ def cut(domain: Domain, users: np.ndarray, length: int, stride: int, min_length:
     rows, lens, owners = [], [], []
     for u in users:
         seq = domain.sequence(int(u))
+        seq = seq[:max(len(seq) - drop_last, 0)]
         start = 0
         while start < len(seq):
             piece = seq[start:start + length]
@@ -123,9 +124,10 @@ class WindowSplit:
 def make_windows(domain: Domain, cfg: WindowConfig, seed: int) -> WindowSplit:
     split = split_users(domain, cfg, seed)
     stride = cfg.train_stride or cfg.length
+    drop = 2 if cfg.holdout == "train_part" else 0  # leave-one-out keeps s[-2] and s[-1] for validation and test
     return WindowSplit(
-        train=cut(domain, split.train, cfg.length, stride, cfg.min_length),
-        valid=cut(domain, split.valid, cfg.length, cfg.length, cfg.min_length),
-        test=cut(domain, split.test, cfg.length, cfg.length, cfg.min_length),
+        train=cut(domain, split.train, cfg.length, stride, cfg.min_length, drop),
+        valid=cut(domain, split.valid, cfg.length, cfg.length, cfg.min_length, drop),
+        test=cut(domain, split.test, cfg.length, cfg.length, cfg.min_length, drop),
         users=split,
     )

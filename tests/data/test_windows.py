@@ -73,3 +73,11 @@ def test_bad_window_settings_name_the_key():
         WindowConfig(length=20, train_stride=30)
     with pytest.raises(Exception, match="windows.length"):
         WindowConfig(length=1)
+
+
+def test_train_part_never_uses_a_users_last_two_items():
+    d = domain(lengths=[9] * 30)
+    split = make_windows(d, WindowConfig(length=20, holdout="train_part"), seed=0)
+    for w in (split.train, split.valid, split.test):
+        for r in range(len(w)):
+            assert np.array_equal(w.window(r), d.sequence(int(w.users[r]))[:-2])

@@ -1,0 +1,58 @@
+"""Data for the utility experiments: does a recommender trained on generated windows work on real users?
+
+Everything here builds Domains over the *source's* item table (same ids, same order), so a model
+trained on one of them scores the items of another: train on real or on synthetic windows, test
+on real held-out users; or train on real + synthetic, test on the real users only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.data.domain import Domain, from_sequences
+from pipeline.data.errors import DataError
+from pipeline.data.windows import Windows
+
+
+def same_items(a: Domain, b: Domain, where: str) -> None:
+    if a.n_items != b.n_items or not np.array_equal(a.item_ids, b.item_ids):
+        raise DataError(where, f"{a.name!r} and {b.name!r} do not share one item table ({a.n_items} vs {b.n_items} items)")
+
+
+def _keep(seqs: list[np.ndarray], min_length: int) -> list[np.ndarray]:
+    return [s for s in seqs if len(s) >= min_length]
+
+
+def windows_domain(source: Domain, windows: Windows, name: str, n: int, min_length: int, seed: int) -> Domain:
+    """n random windows (of at least min_length items) as users; n=0 keeps every one."""
+    seqs = _keep(windows.sequences(), min_length)
+    if n:
+        if n > len(seqs):
+            raise DataError(name, f"asked for {n} windows of at least {min_length} items, there are {len(seqs)}")
+        rows = np.sort(np.random.default_rng(seed).choice(len(seqs), size=n, replace=False))
+        seqs = [seqs[i] for i in rows]
+    return from_sequences(name, source.item_ids, source.item_text, [f"win-{i}" for i in range(len(seqs))], seqs)
+
+
+def users_domain(source: Domain, users: np.ndarray, name: str, min_length: int) -> Domain:
+    """The full sequences of `users` (those with at least min_length items), over the source's items."""
+    keep = [int(u) for u in users if len(source.sequence(int(u))) >= min_length]
+    return from_sequences(name, source.item_ids, source.item_text, source.user_ids[keep],
+                          [source.sequence(u) for u in keep])
+
+
+def filtered(domain: Domain, min_length: int, name: str) -> Domain:
+    seqs = [domain.sequence(u) for u in range(domain.n_users)]
+    keep = [u for u, s in enumerate(seqs) if len(s) >= min_length]
+    return from_sequences(name, domain.item_ids, domain.item_text, domain.user_ids[keep], [seqs[u] for u in keep])
+
+
+def augmented(real: Domain, synthetic: Domain, name: str, min_length: int) -> Domain:
+    """Real users followed by synthetic ones (each at least min_length items), over one item table.
+
+    Leave-one-out then trains on every user's s[:-2]; score the result on the real domain alone.
+    """
+    same_items(real, synthetic, name)
+    syn = [s for s in (synthetic.sequence(u) for u in range(synthetic.n_users)) if len(s) >= min_length]
+    seqs = [real.sequence(u) for u in range(real.n_users)] + syn
+    users = list(real.user_ids) + [f"syn-{i}" for i in range(len(syn))]
+    return from_sequences(name, real.item_ids, real.item_text, users, seqs)

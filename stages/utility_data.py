@@ -1,0 +1,69 @@
+"""Stage `utility-data`: training and test data for the utility experiments, over the source's items.
+
+--kind real-train  N random training windows of a generator's split (at least 3 items: leave-one-out)
+--kind samples     the generated windows of --samples with at least 3 items
+--kind test-users  the full sequences of the generator's held-out test users
+--kind augmented   --prepared's users followed by the generated windows of --samples
+Each output is a `prepared`-style folder (Domain.load), so stage finetune trains on it.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline import artifacts
+from pipeline.config import build
+from pipeline.data.domain import Domain
+from pipeline.data.windows import make_windows
+from pipeline.genconfig import WindowConfig
+from pipeline.utility import augmented, filtered, users_domain, windows_domain
+from stages import common
+
+log = logging.getLogger("utility-data")
+MIN_LENGTH = 3  # leave-one-out keeps two items for validation and test
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m stages.utility_data", description=__doc__)
+    p.add_argument("--kind", required=True, choices=["real-train", "samples", "test-users", "augmented"])
+    p.add_argument("--prepared", required=True, help="the source domain")
+    p.add_argument("--generator", help="generator folder whose split defines real-train and test-users")
+    p.add_argument("--samples", help="generate output")
+    p.add_argument("--n", type=int, default=0, help="real-train: how many windows (0 = all)")
+    p.add_argument("--like-test", action="store_true",
+                   help="real-train: as many windows as the held-out test windows (what generate makes by default)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    common.setup_logging()
+    prepared = common.input_path(args, "prepared")
+    source = Domain.load(prepared)
+    inputs = {"prepared": prepared}
+    config = {"kind": args.kind, "n": args.n, "like_test": args.like_test, "min_length": MIN_LENGTH}
+    if args.kind in ("real-train", "test-users"):
+        generator = common.input_path(args, "generator", f"for --kind {args.kind}")
+        inputs["generator"] = generator
+        gen_cfg = artifacts.read_manifest(generator)["config"]
+        split = make_windows(source, build(WindowConfig, gen_cfg["windows"], prefix="windows."), gen_cfg["seed"])
+        if args.kind == "real-train":
+            n = len(split.test) if args.like_test else args.n
+            domain = windows_domain(source, split.train, f"{source.name}-real-windows", n, MIN_LENGTH, gen_cfg["seed"])
+        else:
+            domain = users_domain(source, split.users.test, f"{source.name}-test-users", MIN_LENGTH)
+    else:
+        samples = common.input_path(args, "samples", f"for --kind {args.kind}")
+        inputs["samples"] = samples
+        synthetic = Domain.load(samples)
+        if args.kind == "samples":
+            domain = filtered(synthetic, MIN_LENGTH, synthetic.name)
+        else:
+            domain = augmented(source, synthetic, f"{source.name}-augmented", MIN_LENGTH)
+    with artifacts.OutputFolder(args.out, "utility-data", config, inputs) as out:
+        domain.save(out)
+        out.summary.update(domain=domain.name, **domain.counts(), kind=args.kind)
+    log.info("%s: %s -> %s", domain.name, domain.counts(), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

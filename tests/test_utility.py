@@ -1,0 +1,64 @@
+"""Utility data (real/synthetic/augmented over one item table) and scoring across data sets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import artifacts
+from pipeline.data.domain import Domain, from_sequences
+from pipeline.data.errors import DataError
+from pipeline.data.windows import make_windows
+from pipeline.genconfig import WindowConfig
+from pipeline.utility import augmented, filtered, users_domain, windows_domain
+from stages import evaluate_utility, popularity
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]
+
+
+def toy(n_users=40, n_items=30, seed=0, name="toy"):
+    rng = np.random.default_rng(seed)
+    return from_sequences(name, [f"i{i}" for i in range(n_items)], [f"item {i}" for i in range(n_items)],
+                          [f"u{u}" for u in range(n_users)], [rng.integers(0, n_items, rng.integers(3, 30)) for _ in range(n_users)])
+
+
+def test_every_utility_domain_keeps_the_source_item_table():
+    src = toy()
+    split = make_windows(src, WindowConfig(length=8), seed=0)
+    real = windows_domain(src, split.train, "real", n=10, min_length=3, seed=0)
+    test = users_domain(src, split.users.test, "test", min_length=3)
+    for d in (real, test, filtered(real, 5, "f"), augmented(src, real, "aug", 3)):
+        assert np.array_equal(d.item_ids, src.item_ids) and np.array_equal(d.item_text, src.item_text)
+    assert real.n_users == 10 and real.lengths().min() >= 3
+    assert set(test.user_ids) <= {src.user_ids[u] for u in split.users.test}
+    aug = augmented(src, real, "aug", 3)
+    assert aug.n_users == src.n_users + 10 and np.array_equal(aug.sequence(0), src.sequence(0))
+    with pytest.raises(DataError, match="asked for 999 windows"):
+        windows_domain(src, split.train, "real", n=999, min_length=3, seed=0)
+    with pytest.raises(DataError, match="one item table"):
+        augmented(src, toy(n_items=31), "aug", 3)
+
+
+def save(domain: Domain, folder: Path) -> Path:
+    with artifacts.OutputFolder(folder, "prepare", {}) as out:
+        domain.save(out)
+        out.summary["domain"] = domain.name
+    return folder
+
+
+def test_a_model_trained_on_one_data_set_is_scored_on_the_real_users_of_another(tmp_path):
+    train = save(toy(seed=1, name="synthetic"), tmp_path / "train")
+    test = save(toy(seed=2, name="real-test"), tmp_path / "test")
+    assert popularity.main([*CONFIG, "--prepared", str(train), "--out", str(tmp_path / "pop")]) == 0
+    assert evaluate_utility.main([*CONFIG, "--set", "evaluate.n_boot=50", "--model", str(tmp_path / "pop"),
+                                  "--prepared", str(test), "--out", str(tmp_path / "eval")]) == 0
+    doc = artifacts.read_json(tmp_path / "eval/metrics.json")
+    assert doc["trained_on"]["domain"] == "synthetic" and doc["tested_on"]["domain"] == "real-test"
+    assert doc["n_users"] == 40 and 0 <= doc["test"]["history_kept"]["ndcg@10"] <= 1
+    lo, hi = doc["ci95"]["history_kept"]["ndcg@10"]
+    assert lo <= doc["test"]["history_kept"]["ndcg@10"] <= hi
+    other = save(toy(n_items=31, name="other"), tmp_path / "other")
+    with pytest.raises(DataError, match="one item table"):
+        evaluate_utility.main([*CONFIG, "--model", str(tmp_path / "pop"), "--prepared", str(other), "--out", str(tmp_path / "x")])
