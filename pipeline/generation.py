@@ -18,8 +18,18 @@ from pipeline.models.prior import CodePrior
 from pipeline.models.rsvq import SeqAutoencoder, level_masks
 
 
-def _items_from_logits(logits: torch.Tensor, lengths: torch.Tensor, how: str, gen: torch.Generator) -> list[np.ndarray]:
-    picked = logits.argmax(-1) if how == "argmax" else torch.multinomial(logits.softmax(-1), 1, generator=gen)[:, 0]
+LOGIT_CHUNK = 4096  # positions decoded at once: (chunk, n_items) logits
+
+
+def _items_from_hidden(model: SeqAutoencoder, hidden: torch.Tensor, lengths: torch.Tensor, how: str,
+                       gen: torch.Generator) -> list[np.ndarray]:
+    """Decoder states -> one item per real position (argmax or a draw from the softmax), window by window."""
+    h = model.real_positions(hidden, lengths)  # (N, D)
+    picks = []
+    for start in range(0, len(h), LOGIT_CHUNK):
+        logits = model.logits(h[start:start + LOGIT_CHUNK])
+        picks.append(logits.argmax(-1) if how == "argmax" else torch.multinomial(logits.softmax(-1), 1, generator=gen)[:, 0])
+    picked = torch.cat(picks) if picks else torch.zeros(0, dtype=torch.long)
     out, start = [], 0
     for n in lengths.tolist():
         out.append(picked[start:start + n].numpy().astype(np.int64))
@@ -39,7 +49,7 @@ def sample_from_prior(model: SeqAutoencoder, prior: CodePrior, n: int, cfg: Gene
         b = min(cfg.batch_size, n - start)
         lengths, slot_codes = prior.sample(b, cfg.temperature, cfg.top_k, gen)
         codes = prior.layout.scatter(slot_codes, lengths, prior.K)
-        seqs.extend(_items_from_logits(model.decode(codes, lengths), lengths, cfg.decode, gen))
+        seqs.extend(_items_from_hidden(model, model.decode_hidden(codes, lengths), lengths, cfg.decode, gen))
     return seqs
 
 
@@ -58,7 +68,7 @@ def sample_from_gaussian(model: SeqAutoencoder, train_lengths: np.ndarray, n: in
         lengths = torch.from_numpy(rng.choice(train_lengths, size=b, replace=True))
         z = torch.randn(b, model.length // 2 ** top, model.cfg.d_gauss, generator=gen) * cfg.temperature
         z = z * level_masks(lengths, model.length, model.cfg.n_levels)[top][..., None]
-        seqs.extend(_items_from_logits(model.decode_gaussian(z, lengths), lengths, cfg.decode, gen))
+        seqs.extend(_items_from_hidden(model, model.decode_gaussian(z, lengths), lengths, cfg.decode, gen))
     return seqs
 
 

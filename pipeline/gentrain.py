@@ -33,6 +33,7 @@ from pipeline.models.rsvq import SeqAutoencoder, level_masks, pad_to_level_multi
 log = logging.getLogger("gentrain")
 
 WARMUP_STEPS = 200  # or a tenth of the run, whichever is shorter
+LOGIT_CHUNK = 4096  # real positions scored at once when evaluating
 
 
 # ----------------------------------------------------------------------------- batching
@@ -242,10 +243,14 @@ def reconstruct(model: SeqAutoencoder, w: Windows, batch_size: int) -> dict[str,
     starts = np.concatenate([[0], np.cumsum(w.lengths)])
     for rows in eval_order(w.lengths, batch_size):
         items, lengths = window_batch(w, rows, n_levels)
-        logits, _, _ = model(items, lengths)
+        enc = model.encode(items, lengths)
+        h = model.real_positions(model.decode_inputs(enc.inputs, lengths), lengths)  # (N, D)
         targets = real_targets(items, lengths)
-        batch_nll = F.cross_entropy(logits, targets, reduction="none").numpy()
-        batch_pred = logits.argmax(-1).numpy()
+        batch_nll, batch_pred = np.zeros(len(h)), np.zeros(len(h), np.int64)
+        for start in range(0, len(h), LOGIT_CHUNK):  # (chunk, n_items) logits at a time: 37k items fill memory fast
+            logits = model.logits(h[start:start + LOGIT_CHUNK])
+            batch_nll[start:start + LOGIT_CHUNK] = F.cross_entropy(logits, targets[start:start + LOGIT_CHUNK], reduction="none").numpy()
+            batch_pred[start:start + LOGIT_CHUNK] = logits.argmax(-1).numpy()
         offset = 0
         for r, n in zip(rows, w.lengths[rows]):  # logits are row-major over the batch's real positions
             nll[starts[r]:starts[r] + n] = batch_nll[offset:offset + n]

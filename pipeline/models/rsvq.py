@@ -160,11 +160,23 @@ class SeqAutoencoder(nn.Module):
 
     def head(self, hidden: torch.Tensor, lengths: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
         """(N, C) logits at the N real positions (row-major), over all items or over `candidates`."""
-        mask = level_masks(lengths, hidden.shape[1], 1)[0]
-        out = self.out_proj(self.out_norm(hidden[mask]))  # (N, d_item)
+        return self.logits(self.real_positions(hidden, lengths), candidates)
+
+    @staticmethod
+    def real_positions(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (N, D): the hidden states of real positions, row-major."""
+        return hidden[level_masks(lengths, hidden.shape[1], 1)[0]]
+
+    def logits(self, h: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, D) hidden states of real positions -> (N, C) item logits. Callers chunk N for large catalogues."""
+        out = self.out_proj(self.out_norm(h))  # (N, d_item)
         if candidates is None:
             return out @ self.item_emb.weight.t() + self.item_bias
         return out @ self.item_emb.weight[candidates].t() + self.item_bias[candidates]
+
+    def decode_hidden(self, codes: dict[int, torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
+        """Codes -> (B, T, D) hidden states; `head` or chunked `logits` turn them into item logits."""
+        return self.decode_inputs(self.inputs_from_codes(codes, lengths), lengths)
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor, candidates: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[int, torch.Tensor], dict[str, torch.Tensor]]:
@@ -188,16 +200,15 @@ class SeqAutoencoder(nn.Module):
     def decode(self, codes: dict[int, torch.Tensor], lengths: torch.Tensor, candidates: torch.Tensor | None = None
                ) -> torch.Tensor:
         """Codes of every quantized level -> the same logits `forward` gives for the window they encode."""
-        hidden = self.decode_inputs(self.inputs_from_codes(codes, lengths), lengths)
-        return self.head(hidden, lengths, candidates)
+        return self.head(self.decode_hidden(codes, lengths), lengths, candidates)
 
     def decode_gaussian(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """VAE sampling: (B, T_top, d_gauss) latents -> logits over all items at real positions."""
+        """VAE sampling: (B, T_top, d_gauss) latents -> (B, T, D) hidden states."""
         top = self.cfg.n_levels - 1
         m = level_masks(lengths, z.shape[1] * 2 ** top, self.cfg.n_levels)[top]
         inputs: list[torch.Tensor | None] = [None] * self.cfg.n_levels
         inputs[top] = self.post[str(top)](z) * m[..., None]
-        return self.head(self.decode_inputs(inputs, lengths), lengths)
+        return self.decode_inputs(inputs, lengths)
 
     def soft_embeddings(self, logits: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
         """(N, C) logits -> (N, d_item) expected item embedding; the critic sees these beside real ones."""

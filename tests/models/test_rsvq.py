@@ -87,7 +87,7 @@ def test_vae_has_a_kl_term_and_decodes_gaussian_samples():
     assert codes == {} and losses["kl"] > 0
     vae.eval()
     z = torch.randn(len(lengths), 5, SMALL.d_gauss)
-    assert vae.decode_gaussian(z, lengths).shape == (int(lengths.sum()), 40)
+    assert vae.head(vae.decode_gaussian(z, lengths), lengths).shape == (int(lengths.sum()), 40)
 
 
 @pytest.mark.parametrize("run,quantized,can_sample,adversary", [
