@@ -39,11 +39,6 @@ from pipeline.models.checkpoint import WEIGHTS, load_meta, save_model
 from pipeline.models.quantize import ResidualVQ
 
 
-def level_lengths(length: int, n_levels: int) -> list[int]:
-    """Positions per level for a window of `length` real items: ceil(length / 2**l)."""
-    return [-(-length // 2 ** l) for l in range(n_levels)]
-
-
 def level_masks(lengths: torch.Tensor, T: int, n_levels: int) -> list[torch.Tensor]:
     """Real-position masks of every level, (B, T / 2**l) each."""
     mask = torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]  # (B, T)
