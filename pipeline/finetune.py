@@ -42,7 +42,8 @@ class FinetuneConfig:
     permutation: bool = True  # learn a code permutation before training (needs init: pretrained)
     permutation_epochs: int = 5
     permutation_lr: float = 0.01
-    sinkhorn_tau: float = 0.7
+    sinkhorn_tau: float = 0.7  # temperature at the start of the permutation phase (published: 0.7, constant)
+    sinkhorn_tau_final: float = 0.7  # annealed geometrically to this by the last epoch
     sinkhorn_iters: int = 20
     permutation_init_identity: float = 0.0  # >0 biases the start towards "no permutation"
     train_scope: Literal["codes", "codes_norm", "all"] = "codes_norm"  # what phase 2 trains
@@ -118,11 +119,15 @@ def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConf
     for p in model.parameters():
         p.requires_grad_(False)
     permuter = GumbelSinkhornPermutation(items.n_subspaces, items.n_codes, ft.sinkhorn_tau, ft.sinkhorn_iters,
-                                         ft.permutation_init_identity)
+                                         ft.permutation_init_identity, ft.sinkhorn_tau_final)
     objective = PermutedNextItemCE(model, permuter)
     cfg = dataclasses.replace(train_cfg, epochs=ft.permutation_epochs, lr=ft.permutation_lr, patience=0, max_minutes=0.0)
-    result = fit(objective, cfg, lambda e: iterate(windows, cfg.batch_size, cfg.seed, e, d.rank, d.world), d,
-                 ckpt_dir=ckpt_dir, desc="permutation", params=permuter.parameters())
+
+    def batches(epoch: int):
+        permuter.anneal((epoch - 1) / max(1, cfg.epochs - 1))
+        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world)
+
+    result = fit(objective, cfg, batches, d, ckpt_dir=ckpt_dir, desc="permutation", params=permuter.parameters())
     perm = permuter.hard()  # (D, M)
     bijective = all(len(torch.unique(p)) == items.n_codes for p in perm)
     if not bijective:  # linear_sum_assignment always returns one; this guards the contract

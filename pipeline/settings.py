@@ -1,6 +1,6 @@
 """The schema of all settings, and which sections each stage reads.
 
-`resolve()` merges the YAML layers (base < stage < domain < overrides), validates the whole
+`resolve()` merges the YAML layers (base < stage < run < domain < overrides), validates the whole
 merged tree against `Settings` (so a typo anywhere is caught, wherever it lives), and returns
 only the sections the stage reads: editing one stage's settings never invalidates another
 stage's outputs.
@@ -15,10 +15,14 @@ from pipeline.codes import CodesConfig
 from pipeline.config import ConfigError, Layer, build, load_layer, merge_layers, to_dict
 from pipeline.data.sources import SourceConfig
 from pipeline.evaluation import EvaluateConfig
+from pipeline.finetune import FinetuneConfig
 from pipeline.genconfig import GenerateConfig, GenEvalConfig, GeneratorSettings, PriorSettings, WindowConfig
+from pipeline.models.sasrec import SASRecConfig
+from pipeline.pretrain import PretrainConfig
 from pipeline.models.ease import EaseConfig
 from pipeline.report import ReportConfig
 from pipeline.text import EncodeConfig
+from pipeline.train import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +32,10 @@ class Settings:
     source: SourceConfig = SourceConfig()
     encode: EncodeConfig = EncodeConfig()
     codes: CodesConfig = CodesConfig()
+    model: SASRecConfig = SASRecConfig()
+    train: TrainConfig = TrainConfig()
+    pretrain: PretrainConfig = PretrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     ease: EaseConfig = EaseConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     report: ReportConfig = ReportConfig()
@@ -43,6 +51,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "prepare": ("data_root", "source"),
     "encode": ("encode",),
     "codes": ("seed", "codes"),
+    "pretrain": ("seed", "codes", "model", "train", "pretrain"),
+    "finetune": ("seed", "model", "train", "finetune"),
     "ease": ("ease",),
     "popularity": (),
     "evaluate": ("seed", "evaluate"),
@@ -55,13 +65,26 @@ STAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-def layers_for(config_dir: str | Path, stage: str, domain: str | None) -> list[Layer]:
-    """The YAML layers of a stage (and domain), in merge order; missing optional files are skipped."""
+def split_job(job: str) -> tuple[str, str | None]:
+    """"finetune.vqrec_scratch" -> ("finetune", "vqrec_scratch"); "codes" -> ("codes", None)."""
+    stage, _, run = job.partition(".")
+    return stage, run or None
+
+
+def layers_for(config_dir: str | Path, job: str, domain: str | None) -> list[Layer]:
+    """The YAML layers of a job (a stage, optionally `.run`) and domain, in merge order:
+    base < stages/<stage>.yaml < runs/<stage>/<run>.yaml < domains/<domain>.yaml."""
     config_dir = Path(config_dir)
+    stage, run = split_job(job)
     layers = [load_layer(config_dir / "base.yaml")]
     stage_file = config_dir / "stages" / f"{stage}.yaml"
     if stage_file.exists():
         layers.append(load_layer(stage_file))
+    if run:
+        run_file = config_dir / "runs" / stage / f"{run}.yaml"
+        if not run_file.exists():
+            raise ConfigError(f"{run_file}: no such run (runs of {stage} are {config_dir}/runs/{stage}/*.yaml)")
+        layers.append(load_layer(run_file))
     if domain:
         domain_file = config_dir / "domains" / f"{domain}.yaml"
         if not domain_file.exists():
@@ -70,8 +93,9 @@ def layers_for(config_dir: str | Path, stage: str, domain: str | None) -> list[L
     return layers
 
 
-def resolve(layers: list[Layer], stage: str) -> tuple[Settings, dict[str, Any]]:
-    """(validated settings, the plain dict of the sections `stage` reads)."""
+def resolve(layers: list[Layer], job: str) -> tuple[Settings, dict[str, Any]]:
+    """(validated settings, the plain dict of the sections the job's stage reads)."""
+    stage, _ = split_job(job)
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
     merged, origins = merge_layers(layers)

@@ -18,6 +18,7 @@ META = "model.json"
 # kind -> "module:function" (imported on first use); the function takes (meta dict, tensors dict,
 # device) and returns a Recommender. One line per model kind.
 LOADERS: dict[str, str] = {
+    "sasrec": "pipeline.models.sasrec:load",
     "ease": "pipeline.models.ease:load",
     "pop": "pipeline.models.popularity:load",
 }

@@ -50,14 +50,25 @@ def harden(log_alpha: torch.Tensor, n_iters: int = 50) -> torch.Tensor:
 
 
 class GumbelSinkhornPermutation(nn.Module):
-    """Learnable soft permutations, one per sub-space: `forward()` -> (D, M, M)."""
+    """Learnable soft permutations, one per sub-space: `forward()` -> (D, M, M).
 
-    def __init__(self, n_subspaces: int, n_codes: int, tau: float = 0.7, n_iters: int = 20, init_identity: float = 0.0):
+    The temperature can be annealed from `tau` to `tau_final` (`anneal(progress)`): a warm start
+    lets every row explore many columns, a cold end makes the soft matrix close to the hard
+    permutation it will be rounded to, so the relaxation gap at hardening is small.
+    """
+
+    def __init__(self, n_subspaces: int, n_codes: int, tau: float = 0.7, n_iters: int = 20, init_identity: float = 0.0,
+                 tau_final: float | None = None):
         super().__init__()
+        self.tau_start, self.tau_final = tau, tau if tau_final is None else tau_final
         self.tau, self.n_iters = tau, n_iters
         # identity-biased logits start near "no permutation"; 0 starts from the uniform matrix
         self.log_alpha = nn.Parameter(torch.eye(n_codes).repeat(n_subspaces, 1, 1) * init_identity
                                       + torch.randn(n_subspaces, n_codes, n_codes) * 0.01)
+
+    def anneal(self, progress: float) -> None:
+        """Set the temperature for `progress` in [0, 1] (geometric from tau to tau_final)."""
+        self.tau = self.tau_start * (self.tau_final / self.tau_start) ** min(max(progress, 0.0), 1.0)
 
     def forward(self) -> torch.Tensor:
         return gumbel_sinkhorn(self.log_alpha, self.tau, self.n_iters, noise=self.training)

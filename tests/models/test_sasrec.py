@@ -1,0 +1,52 @@
+import numpy as np
+import torch
+
+from pipeline import artifacts
+from pipeline.models import checkpoint, sasrec
+from pipeline.models.item_embedding import CodeItemEmbedding, IDItemEmbedding, TextItemEmbedding
+from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
+
+CFG = SASRecConfig(n_layers=2, n_heads=2, hidden=12, ffn=16, dropout=0.0, max_len=6)
+
+
+def test_position_t_only_sees_items_up_to_t():
+    torch.manual_seed(0)
+    model = SequenceEncoder(CFG, IDItemEmbedding(20, 12)).eval()
+    x = torch.tensor([[1, 2, 3, 4, 5]])
+    y = x.clone()
+    y[0, 3:] = torch.tensor([9, 9])  # change the future
+    hx, hy = model(x), model(y)
+    assert torch.allclose(hx[0, :3], hy[0, :3], atol=1e-6)
+    assert not torch.allclose(hx[0, 3], hy[0, 3])
+
+
+def test_padding_does_not_change_scores():
+    torch.manual_seed(0)
+    model = SequenceEncoder(CFG, IDItemEmbedding(20, 12)).eval()
+    alone = model.score_histories([np.array([4, 5])])
+    batched = model.score_histories([np.array([4, 5]), np.array([1, 2, 3, 4, 5, 6, 7])])
+    assert torch.allclose(alone[0], batched[0], atol=1e-5)
+    assert batched.shape == (2, 20)
+
+
+def test_cosine_scores_are_bounded_by_one_over_temperature():
+    model = SequenceEncoder(CFG, IDItemEmbedding(20, 12)).eval()
+    s = model.score_histories([np.array([1, 2])])
+    assert s.abs().max() <= 1 / CFG.temperature + 1e-4
+
+
+def test_model_folder_round_trip_for_every_item_embedding(tmp_path):
+    torch.manual_seed(0)
+    embeddings = {
+        "code": CodeItemEmbedding(torch.randint(0, 8, (20, 4)), 8, 12),
+        "id": IDItemEmbedding(20, 12),
+        "text": TextItemEmbedding(torch.randn(20, 7), 12),
+    }
+    for kind, items in embeddings.items():
+        model = SequenceEncoder(CFG, items).eval()
+        folder = tmp_path / kind
+        with artifacts.OutputFolder(folder, "test", {}) as out:
+            checkpoint.save_model(out, "sasrec", sasrec.describe(model), model.state_dict())
+        loaded = checkpoint.load_recommender(folder)
+        h = [np.array([1, 2, 3]), np.array([5])]
+        assert torch.allclose(model.score_histories(h), loaded.score_histories(h)), kind

@@ -1,0 +1,74 @@
+"""Two gloo processes on one global batch give the loss and gradients of one process."""
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from pipeline import dist
+from pipeline.data.batching import Batch
+from pipeline.models.item_embedding import CodeItemEmbedding
+from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
+from pipeline.objectives import Contrastive
+
+B, T, I = 8, 5, 30
+
+
+def _model() -> SequenceEncoder:
+    torch.manual_seed(0)
+    codes = torch.randint(0, 16, (I, 4), generator=torch.Generator().manual_seed(1))
+    cfg = SASRecConfig(n_layers=1, n_heads=2, hidden=16, ffn=32, dropout=0.0, max_len=T)
+    return SequenceEncoder(cfg, CodeItemEmbedding(codes, 16, 16))
+
+
+def _batch() -> Batch:
+    g = torch.Generator().manual_seed(2)
+    inputs = torch.randint(0, I, (B, T), generator=g)
+    targets = torch.randint(0, I, (B, T), generator=g)
+    targets[:, 0] = targets[0, 0]  # duplicated targets across ranks must be masked everywhere
+    lengths = torch.tensor([5, 3, 1, 4, 2, 5, 1, 3])  # ranks get different numbers of positions
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    return Batch(inputs * mask, targets * mask, mask)
+
+
+def _loss_and_grads(d: dist.Dist, rows: slice):
+    model = _model()
+    objective = Contrastive(model, tau=0.1, rho=0.0, d=d)
+    wrapped = dist.wrap(d, objective)
+    b = _batch()
+    loss, value = wrapped(Batch(b.inputs[rows], b.targets[rows], b.mask[rows]))
+    loss.backward()  # DDP averages gradients over ranks
+    total = dist.all_reduce_sum(d, value) / d.world
+    grads = {k: p.grad.detach().clone() for k, p in objective.named_parameters() if p.grad is not None}
+    return float(total), grads
+
+
+def _worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    d = dist.setup("cpu")
+    half = B // world
+    loss, grads = _loss_and_grads(d, slice(rank * half, (rank + 1) * half))
+    if d.is_main:
+        np.savez(out, loss=loss, **{k: v.numpy() for k, v in grads.items()})
+    dist.cleanup(d)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.distributed
+def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path):
+    single_loss, single_grads = _loss_and_grads(dist.Dist(), slice(0, B))
+    out = str(tmp_path / "rank0.npz")
+    mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+    got = np.load(out)
+    assert abs(float(got["loss"]) - single_loss) < 1e-5
+    assert set(single_grads) <= set(got.files)
+    for name, grad in single_grads.items():
+        np.testing.assert_allclose(got[name], grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
