@@ -2,7 +2,7 @@
 #
 #   make ease DOMAIN=Scientific          fit EASE          -> $(ART)/<domain>/models/ease/
 #   make evaluate RUN=ease DOMAIN=...    evaluate one run  -> $(ART)/<domain>/eval/<run>/metrics.json
-#   make report DOMAIN=Scientific        every run of EVAL_RUNS -> $(REPORTS)/<domain>/eval/ + results/eval_<domain>.json
+#   make report DOMAIN=Scientific        every run of EVAL_RUNS -> $(ART)/<domain>/report/ (report.md, chart)
 #
 # A run is any folder $(ART)/<domain>/models/<run>/ with a manifest.json (a model folder of
 # pipeline.models.checkpoint): its eval rule exists for every domain and run name.
@@ -50,15 +50,11 @@ evaluate: $(ART)/$(DOMAIN)/eval/$(RUN_NAME)/manifest.json
 REPORT_INPUTS = $$(foreach r,$$(EVAL_RUNS),$(ART)/$$*/eval/$$(r)/manifest.json) $(ART)/%/config/report.json $(CODE_report)
 REPORT_ARGS = --config $(ART)/$*/config/report.json $(foreach r,$(EVAL_RUNS),--eval $(r)=$(ART)/$*/eval/$(r)) --reference $(REPORT_REFERENCE)
 
-# headline: the committed markdown + chart, and the results JSON
-results/eval_%.json: $(REPORT_INPUTS) | $(INSTALLED)
-	$(RUN) stages.report $(REPORT_ARGS) --out $(REPORTS)/$*/eval --results $@
-
-# a quick look for any domain (the demo), inside the artifacts
+# a report of any domain's runs, inside the artifacts (headline reports are written by results/*.json targets)
 $(ART)/%/report/manifest.json: $(REPORT_INPUTS) | $(INSTALLED)
 	$(RUN) stages.report $(REPORT_ARGS) --out $(@D)
 
-report: results/eval_$(DOMAIN).json
+report: $(ART)/$(DOMAIN)/report/manifest.json
 DEMO_TARGETS += $(ART)/demo-scientific/report/manifest.json
 
 # metric speed on a Scientific-sized score matrix (CONTRIBUTING: speed is checked by benchmarks, not tests)

@@ -53,6 +53,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "codes": ("seed", "codes"),
     "pretrain": ("seed", "codes", "model", "train", "pretrain"),
     "finetune": ("seed", "model", "train", "finetune"),
+    "export": (),
     "ease": ("ease",),
     "popularity": (),
     "evaluate": ("seed", "evaluate"),

@@ -1,0 +1,72 @@
+# VQ-Rec: mixed-domain pre-training -> fine-tuning runs on a target domain -> evaluate -> report.
+#
+#   make pretrain PRETRAIN_RUN=default       pre-train on configs/stages/pretrain.yaml's domains -> $(ART)/pretrain/default/
+#   make finetune RUN_NAME=vqrec_pretrained DOMAIN=Scientific   one fine-tuning run -> $(ART)/<domain>/models/<run>/
+#   make results/scientific.json             every ablation row on Scientific, evaluated and reported
+#   make ... LAUNCH="$(ENV_DIR)/bin/torchrun --standalone --nproc_per_node=2 -m"   the same stages on N processes
+#
+# A fine-tuning run is configs/runs/finetune/<run>.yaml; PRETRAIN_OF.<run> names the pre-training
+# run it starts from (none: trained from scratch). Demo domains start from the `demo` pre-training.
+
+LAUNCH ?= $(RUN)
+SERVING_RUN ?= vqrec_pretrained
+PRETRAIN_RUN ?= default
+PRETRAIN_RUNS := default no_semisynthetic demo
+FT_RUNS := vqrec_pretrained vqrec_scratch vqrec_no_semisynthetic vqrec_no_permutation sasrec_id text_only
+PRETRAIN_OF.vqrec_pretrained := default
+PRETRAIN_OF.vqrec_no_permutation := default
+PRETRAIN_OF.vqrec_no_semisynthetic := no_semisynthetic
+pretrain_of = $(if $(PRETRAIN_OF.$(2)),$(if $(filter demo-%,$(1)),demo,$(PRETRAIN_OF.$(2))))
+
+DOMAIN_STAGES += $(addprefix finetune.,$(FT_RUNS))
+
+CODE_train := pipeline/train.py pipeline/dist.py pipeline/objectives.py pipeline/losses.py pipeline/data/batching.py \
+	pipeline/models/sasrec.py pipeline/models/item_embedding.py pipeline/models/checkpoint.py pipeline/evaluation.py
+CODE_pretrain := stages/pretrain.py $(CODE_common) $(CODE_train) pipeline/pretrain.py pipeline/codes.py
+CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetune.py pipeline/models/sinkhorn.py
+
+.PHONY: pretrain finetune export
+
+# ---------------------------------------------------------------- pre-training (domain-free)
+# The resolver also writes deps.mk: INPUT_DOMAINS.pretrain.<run>, read from the same YAML as the settings.
+PRETRAIN_CONFIGS := $(foreach r,$(PRETRAIN_RUNS),$(ART)/pretrain/config/pretrain.$(r).json)
+$(PRETRAIN_CONFIGS) $(ART)/pretrain/config/deps.mk &: FORCE | $(INSTALLED)
+	+@$(RUN) stages.resolve --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) --mk $(ART)/pretrain/config/deps.mk $(SETS)
+-include $(ART)/pretrain/config/deps.mk
+
+define PRETRAIN_RULE
+$(ART)/pretrain/$(1)/manifest.json: $(ART)/pretrain/config/pretrain.$(1).json $$(foreach d,$$(INPUT_DOMAINS.pretrain.$(1)),$(ART)/$$(d)/prepared/manifest.json $(ART)/$$(d)/text/manifest.json) $(CODE_pretrain) | $(INSTALLED)
+	$$(LAUNCH) stages.pretrain --config $$< --art $(ART) --out $$(@D)
+endef
+$(foreach r,$(PRETRAIN_RUNS),$(eval $(call PRETRAIN_RULE,$(r))))
+
+pretrain: $(ART)/pretrain/$(PRETRAIN_RUN)/manifest.json
+
+# ---------------------------------------------------------------- fine-tuning runs (per domain and run)
+# Every run gets the domain's codes and text (each reads what its config needs) and, when it has one,
+# its pre-trained model.
+define FINETUNE_RULE
+$(ART)/$(1)/models/$(2)/manifest.json: $(ART)/$(1)/config/finetune.$(2).json $(ART)/$(1)/prepared/manifest.json $(ART)/$(1)/text/manifest.json $(ART)/$(1)/codes/manifest.json $(if $(call pretrain_of,$(1),$(2)),$(ART)/pretrain/$(call pretrain_of,$(1),$(2))/manifest.json) $(CODE_finetune) | $(INSTALLED)
+	$$(LAUNCH) stages.finetune --config $$< --prepared $(ART)/$(1)/prepared --codes $(ART)/$(1)/codes --text $(ART)/$(1)/text $(if $(call pretrain_of,$(1),$(2)),--pretrained $(ART)/pretrain/$(call pretrain_of,$(1),$(2))) --out $$(@D)
+endef
+$(foreach d,$(DEMO_TEXT_DOMAINS) Scientific,$(foreach r,$(FT_RUNS),$(eval $(call FINETUNE_RULE,$(d),$(r)))))
+
+finetune: $(ART)/$(DOMAIN)/models/$(RUN_NAME)/manifest.json
+
+# ---------------------------------------------------------------- headline: the Scientific ablation table
+SCIENTIFIC_ROWS := $(FT_RUNS) ease
+results/scientific.json: $(foreach r,$(SCIENTIFIC_ROWS),$(ART)/Scientific/eval/$(r)/manifest.json) $(ART)/Scientific/config/report.json $(CODE_report) | $(INSTALLED)
+	$(RUN) stages.report --config $(ART)/Scientific/config/report.json $(foreach r,$(SCIENTIFIC_ROWS),--eval $(r)=$(ART)/Scientific/eval/$(r)) --reference vqrec_pretrained --out $(REPORTS)/Scientific --results $@
+
+# ---------------------------------------------------------------- demo: the same chain on the embedded sample
+DEMO_FT_RUNS := vqrec_pretrained vqrec_scratch sasrec_id
+EVAL_RUNS += $(DEMO_FT_RUNS)
+DEMO_TARGETS += $(foreach r,$(DEMO_FT_RUNS),$(ART)/demo-scientific/eval/$(r)/manifest.json)
+
+# ---------------------------------------------------------------- serving export (item index + sequence model)
+CODE_export := stages/export.py $(CODE_common) pipeline/serving.py pipeline/models/checkpoint.py pipeline/models/sasrec.py
+DOMAIN_STAGES += export
+$(ART)/%/serving/manifest.json: $(ART)/%/models/$(SERVING_RUN)/manifest.json $(ART)/%/prepared/manifest.json $(ART)/%/codes/manifest.json $(ART)/%/config/export.json $(CODE_export) | $(INSTALLED)
+	$(RUN) stages.export --config $(ART)/$*/config/export.json --model $(ART)/$*/models/$(SERVING_RUN) --prepared $(ART)/$*/prepared --codes $(ART)/$*/codes --out $(@D)
+export: $(ART)/$(DOMAIN)/serving/manifest.json
+DEMO_TARGETS += $(ART)/demo-scientific/serving/manifest.json
