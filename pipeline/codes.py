@@ -104,6 +104,10 @@ def train_index(x: np.ndarray, cfg: CodesConfig, seed: int = 0):
         raise ValueError(f"n_centroids={M} must be a power of two <= 256")
     if n < M:
         raise ValueError(f"{n} training vectors cannot fit {M} centroids per sub-space")
+    if cfg.opq and n < d:
+        # faiss' OPQ training corrupts the heap (munmap_chunk / free(): invalid pointer) when n < d
+        raise ValueError(f"{n} training vectors are too few for OPQ on {d}-d embeddings (needs >= {d}); "
+                         "use codes.opq=false or more items")
     if cfg.threads < 0:
         raise ValueError(f"codes.threads must be >= 0, got {cfg.threads}")
     if cfg.threads:

@@ -112,6 +112,7 @@ def test_collision_statistics_on_a_hand_made_example():
     (CodesConfig(n_subspaces=7), 300, 64, "not divisible"),
     (CodesConfig(n_subspaces=8, n_centroids=100), 300, 64, "power of two"),
     (CodesConfig(n_subspaces=8, n_centroids=256), 100, 64, "cannot fit"),
+    (CodesConfig(n_subspaces=8, n_centroids=16), 40, 64, "too few for OPQ"),  # faiss would crash
 ])
 def test_bad_codec_settings_are_rejected(cfg, n, d, message):
     with pytest.raises(ValueError, match=message):
