@@ -27,9 +27,11 @@ class CodesConfig:
     opq_iterations: int = 50  # faiss' default; fewer trade a little error for speed (the demo uses 10)
     train_on: Literal["strict", "all"] = "strict"  # strict: only items seen in training sequences (no leakage)
     reuse_from: str = ""  # another domain's codes folder whose codec to reuse ("" = fit this domain's own)
-    # OpenMP threads for the fit; 0 = faiss' default (one per core). Its threads spin while
-    # waiting, so on cores shared with other work 1 thread can be several times faster than 2.
-    threads: int = 0
+    # OpenMP threads for the fit; 0 = faiss' default (one per core). faiss' threads spin while they
+    # wait, so on cores shared with other work more threads are much slower: the Scientific fit took
+    # 90 s with 1 thread and had not finished after 7 min with 2 (2 cores, load ~3). On an idle
+    # machine 0 may be up to ~2x faster.
+    threads: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
