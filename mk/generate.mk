@@ -127,10 +127,16 @@ gen-augment: $(AUG)/real/eval/manifest.json $(AUG)/augmented/eval/manifest.json
 # ---------------------------------------------------------------- the full experiment and its report
 GEN_EVALS := $(foreach d,$(GEN_DOMAINS),$(foreach l,$(GEN_LENGTHS),$(foreach r,$(GEN_RUNS),$(d)/L$(l)/$(r))))
 
+GEN_UTILITY := $(foreach d,$(GEN_DOMAINS),$(foreach l,$(GEN_LENGTHS),$(foreach r,real $(GEN_SAMPLERS),$(d)/L$(l)/$(r))))
+GEN_AUGMENT := Scientific/real Scientific/augmented
+
 results/generation.json: $(foreach e,$(GEN_EVALS),$(ART)/$(subst /L,/gen/L,$(e))/eval/manifest.json) \
+  $(foreach u,$(GEN_UTILITY),$(ART)/$(subst /L,/gen/L,$(dir $(u)))utility/$(notdir $(u))/eval/manifest.json) \
+  $(foreach a,$(GEN_AUGMENT),$(AUG)/$(notdir $(a))/eval/manifest.json) \
   stages/report_generation.py pipeline/genreport.py | $(INSTALLED)
 	$(RUN) stages.report_generation $(foreach e,$(GEN_EVALS),--eval $(e)=$(ART)/$(subst /L,/gen/L,$(e))/eval) \
-	  --out $(GEN_REPORTS) --results $@
+	  $(foreach u,$(GEN_UTILITY),--utility $(u)=$(ART)/$(subst /L,/gen/L,$(dir $(u)))utility/$(notdir $(u))/eval) \
+	  $(foreach a,$(GEN_AUGMENT),--augment $(a)=$(AUG)/$(notdir $(a))/eval) --out $(GEN_REPORTS) --results $@
 
 results/bench_generation.json: bench/bench_generation.py $(CODE_gen) pipeline/gentrain.py pipeline/models/prior.py \
   pipeline/generation.py | $(INSTALLED)

@@ -9,7 +9,7 @@ import pytest
 from pipeline import artifacts
 from pipeline.config import ConfigError
 from pipeline.data.domain import Domain
-from stages import evaluate_generation, generate, prepare, train_generator, train_prior
+from stages import evaluate_generation, generate, prepare, report_generation, train_generator, train_prior
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]
@@ -75,3 +75,18 @@ def test_a_misspelled_setting_names_the_key(art):
     with pytest.raises(ConfigError, match="windows.lenght"):
         train_generator.main([*DOMAIN, "--set", "windows.lenght=20", "--prepared", str(art / "prepared"),
                               "--out", str(art / "z")])
+
+
+def test_report_lays_out_every_run_beside_the_paper(art, tmp_path):
+    evals = [f"--eval=demo-movielens/L20/{run}={art / run / 'eval'}" for run in ("rsvq", "vae", "ae")]
+    assert report_generation.main([*evals, "--out", str(tmp_path / "report"), "--results", str(tmp_path / "r.json")]) == 0
+    text = (tmp_path / "report/README.md").read_text()
+    for label in ("| RSVQ-AE |", "| VAE |", "| AE (plain, cannot sample) |", "real held-out (reference)"):
+        assert label in text
+    for png in ("accuracy.png", "accuracy_by_position.png", "generation.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 0
+    head = artifacts.read_json(tmp_path / "r.json")["demo-movielens/L20"]
+    rec = artifacts.read_json(art / "rsvq/eval/metrics.json")["reconstruction"]
+    assert head["rsvq"]["accuracy"] == rec["accuracy"] and "popularity_js" in head["vae"] and "popularity_js" not in head["ae"]
+    with pytest.raises(artifacts.ArtifactError, match="L=20, but it was named"):
+        report_generation.main([f"--eval=demo-movielens/L100/rsvq={art / 'rsvq/eval'}", "--out", str(tmp_path / "bad")])
