@@ -102,6 +102,8 @@ def sequence_metrics(sample: Sequence[np.ndarray], test: Windows, train: Windows
     return {
         "n_sequences": len(sample),
         "popularity_js": js_divergence(popularity(sample, n_items), popularity(test_seqs, n_items)),
+        # against the (about 8x larger) training windows: a lower noise floor for large catalogues
+        "popularity_js_train": js_divergence(popularity(sample, n_items), popularity(train.sequences(), n_items)),
         "items_covered": int(len(np.unique(np.concatenate(sample)))),
         "length": length_stats(sample, test.length),
         "length_tv": float(0.5 * np.abs(lengths_sample - lengths_test).sum()),
