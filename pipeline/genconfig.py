@@ -147,9 +147,9 @@ class PriorTrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
-    max_epochs: int = 3
+    max_epochs: int = 2  # with the cosine schedule over them: sized so the budget usually lets both finish
     patience: int = 1
-    max_minutes: float = 8.0
+    max_minutes: float = 15.0
     grad_clip: float = 1.0
     eval_batch_size: int = 128
     checkpoint_every: int = 200
