@@ -75,11 +75,14 @@ def evaluate(model, evalset: EvalSet, ks: Sequence[int] = (10, 50), batch_size: 
     tied = {p: np.empty(len(evalset), np.int64) for p in metrics.PROTOCOLS}
     start = time.perf_counter()
     rank_s = 0.0
+    # users in order of history length: a batch pads only to its own longest history (at most 50 for
+    # SASRec), which cut a Scientific pass from ~25 s to ~2 s when a few long histories sat in every batch
+    order = np.argsort(np.diff(np.asarray(evalset.offsets)), kind="stable")
     with torch.inference_mode():
         for lo in range(0, len(evalset), batch_size):
-            rows = range(lo, min(lo + batch_size, len(evalset)))
+            rows = order[lo:lo + batch_size]
             histories = [evalset.history(r) for r in rows]
-            targets = targets_all[lo:lo + len(rows)]
+            targets = targets_all[rows]
             scores = model.score_histories(histories)
             if tuple(scores.shape) != (len(rows), n_items):
                 raise ValueError(f"{type(model).__name__}.score_histories returned shape {tuple(scores.shape)} "
@@ -92,8 +95,8 @@ def evaluate(model, evalset: EvalSet, ks: Sequence[int] = (10, 50), batch_size: 
                          "history_removed": metrics.without_history(scores, t, g, e,
                                                                     metrics.history_pairs(histories, targets))}
             for protocol, (g, e) in ranks.items():
-                better[protocol][lo:lo + len(rows)] = g.cpu().numpy()
-                tied[protocol][lo:lo + len(rows)] = e.cpu().numpy()
+                better[protocol][rows] = g.cpu().numpy()
+                tied[protocol][rows] = e.cpu().numpy()
             rank_s += time.perf_counter() - rank_start
     rank_start = time.perf_counter()
     per_user = {p: metrics.rank_metrics(better[p], tied[p], ks, n_items) for p in metrics.PROTOCOLS}

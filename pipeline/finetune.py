@@ -125,7 +125,7 @@ def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConf
 
     def batches(epoch: int):
         permuter.anneal((epoch - 1) / max(1, cfg.epochs - 1))
-        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world)
+        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
 
     result = fit(objective, cfg, batches, d, ckpt_dir=ckpt_dir, desc="permutation", params=permuter.parameters())
     perm = permuter.hard()  # (D, M)
@@ -151,8 +151,11 @@ def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: Fi
     def validate() -> float:
         return evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()["history_kept"]["ndcg@10"]
 
-    result = fit(NextItemCE(model), cfg, lambda e: iterate(windows, cfg.batch_size, cfg.seed, e, d.rank, d.world), d,
-                 validate=validate, ckpt_dir=ckpt_dir, desc="finetune", params=params)
+    def batches(epoch: int):
+        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
+
+    result = fit(NextItemCE(model), cfg, batches, d, validate=validate, ckpt_dir=ckpt_dir, desc="finetune",
+                 params=params)
     return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,
             "wall_s": result.wall_s, "stopped": result.stopped, "history": result.history, "train_scope": scope,
             "trainable_parameters": int(sum(p.numel() for p in params))}

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from pipeline import dist
-from pipeline.data.batching import Windows, concat_windows, iterate, make_windows, pad_histories
+from pipeline.data.batching import Windows, batch_order, concat_windows, iterate, make_windows, pad_histories
 from pipeline.data.domain import Domain
 from pipeline.data.split import EvalSet, leave_one_out
 from pipeline.models.sasrec import SequenceEncoder
@@ -110,10 +110,10 @@ def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_
         return float(np.mean(list(scores.values())))
 
     result = fit(objective, train_cfg, lambda e: iterate(corpus.windows, train_cfg.batch_size, train_cfg.seed, e,
-                                                         d.rank, d.world), d,
+                                                         d.rank, d.world, train_cfg.max_batch_tokens), d,
                  validate=monitor, ckpt_dir=ckpt_dir, desc="pretrain")
-    steps = len(corpus.windows) // (train_cfg.batch_size * d.world) * d.world
-    windows_per_epoch = min(len(corpus.windows), steps * train_cfg.batch_size)
+    batches = batch_order(corpus.windows, train_cfg.batch_size, train_cfg.seed, 1, max_tokens=train_cfg.max_batch_tokens)
+    windows_per_epoch = sum(len(b) for b in batches[:len(batches) // d.world * d.world])
     train_s = [row["train_s"] for row in result.history]
     return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,
             "stopped": result.stopped, "train_wall_s": result.wall_s, "history": result.history,

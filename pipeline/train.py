@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 256  # windows per process per step
+    max_batch_tokens: int = 0  # and at most this many padded positions per step (0 = no limit); bounds memory
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 10  # epochs without validation improvement before stopping (0 = never stop early)

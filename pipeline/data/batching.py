@@ -92,29 +92,42 @@ def collate(windows: Windows, idx: np.ndarray) -> Batch:
                  torch.from_numpy(valid))
 
 
-def batch_order(windows: Windows, batch_size: int, seed: int, epoch: int, bucket: int = 64) -> list[np.ndarray]:
+def batch_order(windows: Windows, batch_size: int, seed: int, epoch: int, bucket: int = 64,
+                max_tokens: int = 0) -> list[np.ndarray]:
     """Window indices grouped into batches, shuffled reproducibly for (seed, epoch).
 
     Windows are shuffled, then sorted by length within chunks of `bucket` batches, so
     batches are nearly uniform in length (little padding) while batch order stays random.
+    A batch holds at most `batch_size` windows and, with `max_tokens`, at most that many padded
+    positions (windows x longest window): long windows come in smaller batches, which bounds the
+    memory of a full-softmax step (positions x items logits).
     """
     rng = np.random.default_rng([seed, epoch])
     perm = rng.permutation(len(windows))
-    lengths = windows.lengths()
+    lengths = windows.lengths() - 1  # positions (inputs) per window
     chunk = batch_size * bucket
     batches = []
     for lo in range(0, len(perm), chunk):
         part = perm[lo:lo + chunk]
         part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+        start = 0
+        while start < len(part):
+            end = min(start + batch_size, len(part))
+            if max_tokens:
+                # sorted ascending, so the batch's longest window is its last one
+                fits = np.flatnonzero(lengths[part[start:end]] * np.arange(1, end - start + 1) <= max_tokens)
+                end = start + max(1, int(fits[-1]) + 1 if len(fits) else 1)
+            batches.append(part[start:end])
+            start = end
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
 
 
-def iterate(windows: Windows, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> Iterator[Batch]:
+def iterate(windows: Windows, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1,
+            max_tokens: int = 0) -> Iterator[Batch]:
     """This rank's share of the epoch's batches: batch k goes to rank k % world, and the
     remainder is dropped so that every rank takes the same number of optimizer steps."""
-    batches = batch_order(windows, batch_size, seed, epoch)
+    batches = batch_order(windows, batch_size, seed, epoch, max_tokens=max_tokens)
     usable = len(batches) // world * world
     for b in batches[rank:usable:world]:
         yield collate(windows, b)

@@ -68,3 +68,14 @@ def test_pad_histories_keeps_the_last_items():
     assert items.tolist() == [[6, 7, 8, 9], [3, 0, 0, 0]]
     assert mask.sum(1).tolist() == [4, 1]
     assert items.dtype == torch.int64
+
+
+def test_token_budget_caps_padded_positions_per_batch():
+    rng = np.random.default_rng(3)
+    offsets, items = _csr([rng.integers(0, 9, size=n) for n in rng.integers(2, 52, size=500)])
+    w = make_windows(offsets, items, max_len=50)
+    batches = batch_order(w, 256, seed=0, epoch=1, max_tokens=1000)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(w)))
+    for b in batches:
+        padded = len(b) * int((w.lengths()[b] - 1).max())
+        assert padded <= 1000 or len(b) == 1

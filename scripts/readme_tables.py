@@ -1,0 +1,131 @@
+"""Regenerate the tables in README.md from results/*.json (never typed by hand).
+
+Each table sits between `<!-- table:NAME -->` and `<!-- /table:NAME -->`; everything else in the
+README is left alone. A table whose results file does not exist yet says so.
+
+    python scripts/readme_tables.py            # rewrite README.md in place
+    python scripts/readme_tables.py --check    # exit 1 if README.md is out of date
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _missing(name: str, target: str) -> str:
+    return f"_No results yet: run `make {target}` to write `results/{name}`._"
+
+
+def codes_table() -> str:
+    data = _load("codes.json")
+    if data is None:
+        return _missing("codes.json", "results/codes.json")
+    rows = ["| domain | items | encode items/s | OPQ train s | distinct codes | relative recon error |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for name, r in data.items():
+        speed = "resumed" if r["encode_items_per_s"] is None else f"{r['encode_items_per_s']:.1f}"
+        rows.append(f"| {name} | {r['items']:,} | {speed} | {r['opq_train_s']:.1f} | {r['distinct_codes']:,} "
+                    f"({100 * r['distinct_codes'] / r['items']:.1f}%) | {r['recon_error']:.4f} |")
+    return "\n".join(rows)
+
+
+def bench_encode_table() -> str:
+    data = _load("bench_encode.json")
+    if data is None:
+        return _missing("bench_encode.json", "results/bench_encode.json")
+    ratio = data["ours_items_per_s"] / data["sentence_transformers_items_per_s"]
+    return "\n".join([
+        "| texts | max length | ours items/s | SentenceTransformer.encode items/s | ratio | max 1-cosine vs fp32 |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {data['texts']:,} | {data['max_length']} | {data['ours_items_per_s']:.1f} | "
+        f"{data['sentence_transformers_items_per_s']:.1f} | {ratio:.2f}x | {data['max_abs_cosine_gap_vs_fp32']:.2e} |",
+    ])
+
+
+METRICS = ("recall@10", "ndcg@10", "recall@50", "ndcg@50", "mrr")
+
+
+def scientific_table() -> str:
+    data = _load("scientific.json")
+    if data is None:
+        return _missing("scientific.json", "results/scientific.json")
+    head = ["| run | R@10 | N@10 | R@50 | N@50 | MRR | valid N@10 | fine-tune s | epochs |",
+            "|---|---|---|---|---|---|---:|---:|---:|"]
+    rows = []
+    for name, r in data.items():
+        cells = []
+        for m in METRICS:
+            lo, hi = r["ci95"][m]
+            cells.append(f"{r['test'][m]:.4f} [{lo:.4f}, {hi:.4f}]")
+        wall = "" if r["finetune_wall_s"] is None else f"{r['finetune_wall_s']:.0f}"
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {r['valid']['ndcg@10']:.4f} | {wall} | {r['epochs']} |")
+    removed = ["", "History removed from the ranking (test):", "",
+               "| run | R@10 | N@10 | R@50 | N@50 | MRR |", "|---|---:|---:|---:|---:|---:|"]
+    for name, r in data.items():
+        removed.append(f"| {name} | " + " | ".join(f"{r['test_history_removed'][m]:.4f}" for m in METRICS) + " |")
+    return "\n".join(head + rows + removed)
+
+
+def bench_finetune_table() -> str:
+    data = _load("bench_finetune.json")
+    if data is None:
+        return _missing("bench_finetune.json", "results/bench_finetune.json")
+    peer = data.get("peer_recbole_sasrec_h300", {})
+    pre = data["pretrain_seq_per_s"]
+    return "\n".join([
+        "| hidden | fine-tune epoch s | full evaluation s | peak RSS MB | pretrain seq/s (1 proc) | pretrain seq/s (2 procs) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {data['hidden']} | {data['epoch_s']:.1f} | {data['eval_s']:.2f} | {data['peak_rss_mb']:.0f} | "
+        f"{pre['1']:.0f} | {pre['2']:.0f} |",
+        f"| RecBole SASRec (peer) | {peer.get('epoch_s', '')} | {peer.get('eval_s', '')} | {peer.get('peak_rss_mb', '')} | | |",
+    ])
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "codes": codes_table,
+    "bench_encode": bench_encode_table,
+    "scientific": scientific_table,
+    "bench_finetune": bench_finetune_table,
+}
+
+
+def render(text: str) -> str:
+    for name, make in TABLES.items():
+        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(<!-- /table:{name} -->)", re.S)
+        text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
+    return text
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--readme", default=str(ROOT / "README.md"))
+    p.add_argument("--check", action="store_true")
+    args = p.parse_args()
+    path = Path(args.readme)
+    old = path.read_text()
+    new = render(old)
+    if args.check:
+        if new != old:
+            print(f"{path} is out of date: run python scripts/readme_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    if new != old:
+        path.write_text(new)
+        print(f"updated {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
