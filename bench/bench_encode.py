@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     texts = [str(t) for t in domain.item_text[:args.texts]]
     ours_cfg = EncodeConfig(model=args.model, max_length=args.max_length, threads=args.threads)
     ours = TextEncoder(ours_cfg)
+    # pinned from here on: fitting a codec (candidates) must not leave other rows with other threads
+    ours_cfg = dataclasses.replace(ours_cfg, threads=ours.threads)
     baseline = SentenceTransformer(model_path(args.model), device="cpu")
     baseline.max_seq_length = args.max_length
     log.info("%d texts, max length %d; ours: precision %s (%s), batch %d, %d threads", len(texts), args.max_length,
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.no_candidates:
         result["candidates"] = candidates(texts, ours_cfg, reference, args.candidate_texts)
-    result["hardware"] = hardware(torch, load_before)
+    result["hardware"] = hardware(torch, load_before, ours.threads)
     artifacts.write_json(args.out, result)
     log.info("ours %.1f items/s, SentenceTransformer %.1f items/s (%.2fx); max |1 - cos| vs fp32 %.2g -> %s",
              result["ours_items_per_s"], result["sentence_transformers_items_per_s"], result["speedup"],
@@ -174,7 +176,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "max_abs_gap": float(np.abs(1.0 - cos).max())}
 
 
-def hardware(torch, load_before: tuple[float, float, float]) -> dict:
+def hardware(torch, load_before: tuple[float, float, float], threads: int) -> dict:
     flags = cpu_flags()
     model = "unknown"
     if Path("/proc/cpuinfo").exists():
@@ -192,7 +194,7 @@ def hardware(torch, load_before: tuple[float, float, float]) -> dict:
         "cpu_model": model,
         "cpu_count": os.cpu_count(),
         "cpu_flags": sorted(f for f in (flags or ()) if f.startswith(FLAG_PREFIXES)),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": threads,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cuda": torch.cuda.is_available(),
         "platform": platform.platform(),

@@ -112,9 +112,21 @@ def train_index(x: np.ndarray, cfg: CodesConfig, seed: int = 0):
                          "use codes.opq=false or more items")
     if cfg.threads < 0:
         raise ValueError(f"codes.threads must be >= 0, got {cfg.threads}")
+    # faiss and torch share one OpenMP runtime: restore its thread count, or torch code that runs
+    # after a fit in the same process would silently be limited to cfg.threads
+    before = faiss.omp_get_max_threads()
     if cfg.threads:
         faiss.omp_set_num_threads(cfg.threads)
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    try:
+        return _train(faiss, np.ascontiguousarray(x, dtype=np.float32), cfg, seed)
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _train(faiss, x: np.ndarray, cfg: CodesConfig, seed: int):
+    n, d = x.shape
+    D, M = cfg.n_subspaces, cfg.n_centroids
+    bits = int(math.log2(M))
     key = f"OPQ{D},IVF1,PQ{D}x{bits}" if cfg.opq else f"IVF1,PQ{D}x{bits}"
     index = faiss.index_factory(d, key)
     if cfg.opq:

@@ -63,6 +63,18 @@ def test_fit_is_deterministic_for_a_seed(fitted):
     np.testing.assert_array_equal(again.rotation, codec.rotation)
 
 
+def test_fit_leaves_torch_threads_alone():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # faiss shares torch's OpenMP runtime: a fit with 1 thread must not keep it at 1
+    try:
+        fit_codec(structured(600), CodesConfig(n_subspaces=8, n_centroids=16, opq_iterations=2, threads=1))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_plain_pq_has_identity_rotation():
     x = structured(600)
     codec = fit_codec(x, CodesConfig(n_subspaces=8, n_centroids=16, opq=False, threads=1))
