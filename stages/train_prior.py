@@ -12,6 +12,8 @@ import logging
 import shutil
 import sys
 
+import torch
+
 from pipeline import artifacts
 from pipeline.config import build
 from pipeline.data.domain import Domain
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             for side in ("train", "valid")}
     q = model.cfg.quantizer
     prior = CodePrior(prior_cfg.model, SlotLayout(win_cfg.length, model.cfg.quantized_levels), q.n_codebooks, q.codebook_size)
+    prior.set_length_distribution(torch.from_numpy(split.train.lengths))
     log.info("prior over %d slots x %d codes (+ length), %d training windows", prior.layout.max_slots, q.n_codebooks,
              len(split.train))
     with artifacts.OutputFolder(args.out, "train-prior", cfg, {"prepared": prepared, "generator": generator},

@@ -6,7 +6,8 @@ codes, one per stack depth. As in RQ-Transformer, a causal Transformer runs over
 input at a slot is the sum of the previous slot's code embeddings plus an embedding of the slot
 about to be predicted), and a small depth head predicts the slot's K codes one after another,
 each conditioned on the ones before it. That keeps the sequence at the number of slots instead
-of slots x K. The first step predicts the length, so padding is never modelled or sampled.
+of slots x K. The window length comes first: its distribution is the training windows' length
+frequencies (not learned), and every code is conditioned on it, so padding is never modelled or sampled.
 """
 from __future__ import annotations
 
@@ -122,6 +123,10 @@ class CodePrior(nn.Module):
         self.cfg, self.layout, self.K, self.M = cfg, layout, n_codebooks, codebook_size
         D, V = cfg.d_model, len(layout.levels)
         self.bos = nn.Parameter(torch.randn(D) * 0.02)
+        # log P(length): the training windows' length frequencies (set_length_distribution), not learned.
+        # A learned head saw length-bucketed batches and drifted to the most common length (P(L)=0.99 vs 0.90).
+        self.register_buffer("length_logprob", torch.full((layout.length + 1,), -math.log(layout.length)))
+        self.length_logprob[0] = -math.inf
         self.len_emb = nn.Embedding(layout.length + 1, D)
         self.where_emb = nn.Embedding(layout.max_slots, D)
         self.code_emb = nn.Embedding(V * n_codebooks * codebook_size, D)  # (level, depth, code) -> input vector
@@ -129,11 +134,17 @@ class CodePrior(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(D)
-        self.len_head = nn.Linear(D, layout.length + 1)
         self.depth_ln = nn.ModuleList(nn.LayerNorm(D) for _ in range(n_codebooks))
         self.depth_mlp = nn.ModuleList(nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, D)) for _ in range(n_codebooks))
         self.code_head = nn.ModuleList(nn.Linear(D, V * codebook_size) for _ in range(n_codebooks))  # one (M, D) block per level
         self.apply(_init)
+
+    @torch.no_grad()
+    def set_length_distribution(self, lengths: torch.Tensor) -> None:
+        """Length frequencies of the training windows, add-one smoothed over 1..L (an unseen length stays possible)."""
+        counts = torch.bincount(lengths, minlength=self.layout.length + 1).double()[:self.layout.length + 1] + 1
+        counts[0] = 0
+        self.length_logprob.copy_((counts / counts.sum()).log().float())
 
     def _code_ids(self, lvl: torch.Tensor, depth: int, codes: torch.Tensor) -> torch.Tensor:
         return (lvl * self.K + depth) * self.M + codes.clamp(min=0)
@@ -170,7 +181,7 @@ class CodePrior(nn.Module):
         for block in self.blocks:
             x = block(x)
         h = self.ln_f(x)
-        len_nll = F.cross_entropy(self.len_head(h[:, 0]), lengths, reduction="none")  # (B,)
+        len_nll = -self.length_logprob[lengths]  # (B,)
         hs, lv, codes = h[:, 1:][real], lvl[real], slot_codes[real]  # (N, D), (N,), (N, K): real slots only
         owner = torch.arange(B)[:, None].expand(B, S)[real]
         code_nll = torch.zeros(B)
@@ -183,7 +194,10 @@ class CodePrior(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(lengths (n,), slot codes (n, S, K)) drawn step by step with a key/value cache."""
+        """(lengths (n,), slot codes (n, S, K)) drawn step by step with a key/value cache.
+
+        temperature and top_k shape the codes; lengths always follow the training frequencies.
+        """
         caches = [dict() for _ in self.blocks]
 
         def step(x: torch.Tensor) -> torch.Tensor:  # (n, 1, D) -> (n, D)
@@ -191,10 +205,8 @@ class CodePrior(nn.Module):
                 x = block(x, cache)
             return self.ln_f(x)[:, 0]
 
-        h = step(self.bos.expand(n, 1, -1))
-        len_logits = self.len_head(h)
-        len_logits[:, 0] = -math.inf  # length 0 is not a window
-        lengths = _draw(len_logits, temperature, top_k, generator)
+        step(self.bos.expand(n, 1, -1))
+        lengths = _draw(self.length_logprob.expand(n, -1), 1.0, 0, generator)  # the data's own length frequencies
         lvl, pos, _ = self.layout.slots(lengths)
         where = self.where_emb(self.layout.where_ids(lvl, pos))  # (n, S, D)
         S = lvl.shape[1]

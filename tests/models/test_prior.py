@@ -53,6 +53,8 @@ def test_sampling_with_the_cache_reproduces_what_it_learned():
     codes = per_level_codes(lengths[:1])
     codes = {v: c.expand(16, -1, -1) for v, c in codes.items()}
     slot_codes = layout.gather(codes, lengths)
+    prior.length_logprob.fill_(-float("inf"))
+    prior.length_logprob[6] = 0.0  # every window has 6 items
     opt = torch.optim.Adam(prior.parameters(), lr=3e-3)
     prior.train()
     for _ in range(150):
@@ -75,3 +77,18 @@ def test_saved_prior_reloads_strictly(tmp_path):
     lengths = torch.tensor([8, 5])
     slot_codes = layout.gather(per_level_codes(lengths, levels=(2,), K=1), lengths)
     assert torch.allclose(again(lengths, slot_codes)[1], prior(lengths, slot_codes)[1])
+
+
+def test_lengths_follow_the_training_frequencies_with_add_one_smoothing():
+    torch.manual_seed(0)
+    layout = SlotLayout(4, (0, 1))
+    prior = CodePrior(TINY, layout, 1, 3).eval()
+    prior.set_length_distribution(torch.tensor([4] * 90 + [2] * 6))  # counts + 1 over lengths 1..4: 1, 7, 1, 91
+    expected = torch.tensor([0.0, 1, 7, 1, 91]) / 100
+    assert torch.allclose(prior.length_logprob.exp(), expected, atol=1e-6)
+    lengths, _ = prior.sample(2000, temperature=0.5, top_k=1, generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(lengths, minlength=5).double() / 2000
+    assert torch.allclose(freq, expected.double(), atol=0.03)
+    len_nll, _ = prior(torch.tensor([4, 2]), layout.gather(per_level_codes(torch.tensor([4, 2]), L=4, levels=(0, 1), K=1, M=3),
+                                                           torch.tensor([4, 2])))
+    assert torch.allclose(len_nll, -expected[[4, 2]].log())
