@@ -8,7 +8,7 @@
 #                                 /eval/     evaluate-generation -> metrics.json
 #
 #   make gen-eval GEN_DOMAIN=movielens-1m GEN_L=20 GEN_RUN=rsvq   one run, up to its metrics
-#   make results/generation.json       every run x domain x length, then the report (reports/generation/)
+#   make results/rsvqae.json       every run x domain x length, then the report (reports/generation/)
 #   make gen-utility GEN_DOMAIN=movielens-1m GEN_L=20   SASRec-ID trained on generated vs real windows
 #   make gen-augment                   SASRec-ID on Scientific vs Scientific + RSVQ-AE windows
 #   make results/bench_generation.json training/generation speed and memory
@@ -130,7 +130,7 @@ GEN_EVALS := $(foreach d,$(GEN_DOMAINS),$(foreach l,$(GEN_LENGTHS),$(foreach r,$
 GEN_UTILITY := $(foreach d,$(GEN_DOMAINS),$(foreach l,$(GEN_LENGTHS),$(foreach r,real $(GEN_SAMPLERS),$(d)/L$(l)/$(r))))
 GEN_AUGMENT := Scientific/real Scientific/augmented
 
-results/generation.json: $(foreach e,$(GEN_EVALS),$(ART)/$(subst /L,/gen/L,$(e))/eval/manifest.json) \
+results/rsvqae.json: $(foreach e,$(GEN_EVALS),$(ART)/$(subst /L,/gen/L,$(e))/eval/manifest.json) \
   $(foreach u,$(GEN_UTILITY),$(ART)/$(subst /L,/gen/L,$(dir $(u)))utility/$(notdir $(u))/eval/manifest.json) \
   $(foreach a,$(GEN_AUGMENT),$(AUG)/$(notdir $(a))/eval/manifest.json) \
   stages/report_generation.py pipeline/genreport.py | $(INSTALLED)

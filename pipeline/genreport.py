@@ -212,24 +212,44 @@ def augmentation_table(utility: list[Utility], protocol: str = "history_kept") -
     return "\n".join(rows)
 
 
+RESULT_DOMAINS = {"movielens-1m": "ml-1m", "retailrocket": "retailrocket"}
+
+
+def codebook_perplexity(metrics: dict) -> float | None:
+    """Mean perplexity over every (level, stack depth) codebook of a run; None without codebooks."""
+    values = [book["perplexity"] for level in metrics.get("codebooks", {}).values() for book in level.values()]
+    return float(np.mean(values)) if values else None
+
+
 def headline(entries: list[Entry], utility: list[Utility] = (), augmentation: list[Utility] = ()) -> dict:
+    """results/rsvqae.json: {domain: {"<L>": {run: {...}}}}, plus "augmentation" when given.
+
+    Every run has `recon_ce` and `accuracy`; samplers add the generated data's statistics
+    (`bigram_overlap` = fraction of generated item bigrams found in the held-out real windows,
+    `copied_fraction` = generated windows identical to a training window), and, where the utility
+    experiment ran, `tstr_ndcg@10` (SASRec-ID trained on that run's samples) and `trtr_ndcg@10`
+    (trained on real windows), both tested on real held-out users.
+    """
     out: dict = {}
+    util = {(u.cell, u.trained): u.metrics["test"]["history_kept"]["ndcg@10"] for u in utility}
     for e in entries:
-        row = {"ce": e.metrics["reconstruction"]["ce"], "accuracy": e.metrics["reconstruction"]["accuracy"]}
+        rec = e.metrics["reconstruction"]
+        row: dict = {"recon_ce": rec["ce"], "accuracy": rec["accuracy"], "codebook_perplexity": codebook_perplexity(e.metrics)}
         if "generated" in e.metrics:
             g, r = e.metrics["generated"], e.metrics["reference_real"]
-            row.update({k: g[k] for k in ("popularity_js", "popularity_js_train", "copied_windows", "bigram_precision",
-                                          "bigram_recall", "length_tv", "repeat_rate")},
-                       reference_popularity_js=r["popularity_js"], reference_popularity_js_train=r["popularity_js_train"],
-                       reference_copied_windows=r["copied_windows"])
+            cell = f"{e.domain}/L{e.length}"
+            row.update(popularity_js=g["popularity_js"], bigram_overlap=g["bigram_precision"],
+                       copied_fraction=g["copied_windows"], **{"tstr_ndcg@10": util.get((cell, e.run)),
+                                                                "trtr_ndcg@10": util.get((cell, "real"))},
+                       bigram_recall=g["bigram_recall"], popularity_js_train=g["popularity_js_train"],
+                       length_tv=g["length_tv"], repeat_rate=g["repeat_rate"],
+                       reference_real={k: r[k] for k in ("popularity_js", "bigram_precision", "copied_windows")})
         paper = PAPER.get(e.cell)
         if paper and e.run == "rsvq":
             row["paper_accuracy"] = paper["accuracy"]
-        out.setdefault(f"{e.domain}/L{e.length}", {})[e.run] = row
-    for u in utility:
-        out.setdefault(u.cell, {}).setdefault("utility_ndcg@10", {})[u.trained] = u.metrics["test"]["history_kept"]["ndcg@10"]
+        out.setdefault(RESULT_DOMAINS.get(e.domain, e.domain), {}).setdefault(str(e.length), {})[e.run] = row
     for u in augmentation:
-        out.setdefault(f"augmentation/{u.cell}", {})[u.trained] = u.metrics["test"]["history_kept"]
+        out.setdefault("augmentation", {}).setdefault(u.cell, {})[u.trained] = u.metrics["test"]["history_kept"]
     return out
 
 

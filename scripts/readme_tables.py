@@ -93,11 +93,37 @@ def bench_finetune_table() -> str:
     ])
 
 
+def _fmt(x, spec: str) -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def rsvqae_table() -> str:
+    data = _load("rsvqae.json")
+    if data is None:
+        return _missing("rsvqae.json", "results/rsvqae.json")
+    rows = ["| data | L | model | recon CE | accuracy | paper accuracy | popularity JS | bigram overlap | copied | "
+            "TSTR / TRTR NDCG@10 | codebook perplexity |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for domain, cells in data.items():
+        if domain == "augmentation":
+            continue
+        for length, runs in sorted(cells.items(), key=lambda kv: int(kv[0])):
+            for run, r in runs.items():
+                tstr, trtr = r.get("tstr_ndcg@10"), r.get("trtr_ndcg@10")
+                util = f"{tstr:.4f} / {trtr:.4f}" if tstr is not None and trtr is not None else "–"
+                rows.append(f"| {domain} | {length} | {run} | {r['recon_ce']:.4f} | {100 * r['accuracy']:.2f}% | "
+                            f"{_fmt(r.get('paper_accuracy') and 100 * r['paper_accuracy'], '.2f')} | "
+                            f"{_fmt(r.get('popularity_js'), '.4f')} | {_fmt(r.get('bigram_overlap'), '.4f')} | "
+                            f"{_fmt(r.get('copied_fraction'), '.4f')} | {util} | {_fmt(r.get('codebook_perplexity'), '.1f')} |")
+    return "\n".join(rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "codes": codes_table,
     "bench_encode": bench_encode_table,
     "scientific": scientific_table,
     "bench_finetune": bench_finetune_table,
+    "rsvqae": rsvqae_table,
 }
 
 

@@ -85,8 +85,11 @@ def test_report_lays_out_every_run_beside_the_paper(art, tmp_path):
         assert label in text
     for png in ("accuracy.png", "accuracy_by_position.png", "generation.png"):
         assert (tmp_path / "report" / png).stat().st_size > 0
-    head = artifacts.read_json(tmp_path / "r.json")["demo-movielens/L20"]
+    head = artifacts.read_json(tmp_path / "r.json")["demo-movielens"]["20"]  # the results/rsvqae.json schema
     rec = artifacts.read_json(art / "rsvq/eval/metrics.json")["reconstruction"]
-    assert head["rsvq"]["accuracy"] == rec["accuracy"] and "popularity_js" in head["vae"] and "popularity_js" not in head["ae"]
+    assert head["rsvq"]["accuracy"] == rec["accuracy"] and head["rsvq"]["recon_ce"] == rec["ce"]
+    assert "popularity_js" in head["vae"] and "popularity_js" not in head["ae"]
+    assert {"bigram_overlap", "copied_fraction", "tstr_ndcg@10", "trtr_ndcg@10"} <= set(head["rsvq"])
+    assert head["rsvq"]["codebook_perplexity"] > 1 and head["vae"]["codebook_perplexity"] is None
     with pytest.raises(artifacts.ArtifactError, match="L=20, but it was named"):
         report_generation.main([f"--eval=demo-movielens/L100/rsvq={art / 'rsvq/eval'}", "--out", str(tmp_path / "bad")])
