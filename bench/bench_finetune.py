@@ -32,7 +32,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def worker_finetune(art: Path, epochs: int, batch_size: int, hidden: int) -> dict:
+def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, hidden: int) -> dict:
     import numpy as np
     import torch
 
@@ -52,8 +52,9 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, hidden: int) -> dic
     cfg = SASRecConfig(hidden=hidden)
     model = SequenceEncoder(cfg, CodeItemEmbedding(torch.as_tensor(codes.astype(np.int64)), 256, hidden))
     windows = make_windows(split.train_offsets, split.train_items, cfg.max_len)
-    tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-3, patience=0)
-    result = fit(NextItemCE(model), tc, lambda e: iterate(windows, batch_size, 0, e), dist.Dist(), desc="bench")
+    tc = TrainConfig(epochs=epochs, batch_size=batch_size, max_batch_tokens=max_tokens, lr=1e-3, patience=0)
+    result = fit(NextItemCE(model), tc, lambda e: iterate(windows, batch_size, 0, e, max_tokens=max_tokens), dist.Dist(),
+                 desc="bench")
     epoch_s = [row["train_s"] for row in result.history]
     model.eval()
     evaluate(model, split.test, batch_size=2048)  # warm-up
@@ -64,7 +65,8 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, hidden: int) -> dic
         evals.append(time.perf_counter() - start)
     return {"epoch_s_all": epoch_s, "epoch_s": float(np.median(epoch_s[1:] if len(epoch_s) > 1 else epoch_s)),
             "eval_s_all": evals, "eval_s": float(np.median(evals)), "peak_rss_mb": _peak_rss_mb(),
-            "windows": len(windows), "targets": windows.n_targets(), "batch_size": batch_size}
+            "windows": len(windows), "targets": windows.n_targets(), "batch_size": batch_size,
+            "max_batch_tokens": max_tokens, "threads": torch.get_num_threads()}
 
 
 def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, hidden: int) -> dict | None:
@@ -119,7 +121,9 @@ def main() -> None:
     p.add_argument("--out", default="results/bench_finetune.json")
     p.add_argument("--hidden", type=int, default=300)
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=2048)
+    # the fine-tune stage's defaults (configs/stages/finetune.yaml)
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--max-batch-tokens", type=int, default=8192)
     p.add_argument("--pretrain-domains", nargs="+", default=["amazon2014-beauty", "amazon2018-game"])
     p.add_argument("--pretrain-steps", type=int, default=10)
     p.add_argument("--pretrain-batch", type=int, default=512, help="windows per step (split across processes)")
@@ -127,7 +131,7 @@ def main() -> None:
     args = p.parse_args()
     art = Path(args.art)
     if args.worker == "finetune":
-        print(json.dumps(worker_finetune(art, args.epochs, args.batch_size, args.hidden)))
+        print(json.dumps(worker_finetune(art, args.epochs, args.batch_size, args.max_batch_tokens, args.hidden)))
         return
     if args.worker == "pretrain":
         res = worker_pretrain(art, args.pretrain_domains, args.pretrain_steps, args.pretrain_batch, args.hidden)
@@ -135,7 +139,8 @@ def main() -> None:
             print(json.dumps(res))
         return
     common = ["--art", str(art), "--hidden", str(args.hidden)]
-    ft = _sub(common + ["--worker", "finetune", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)])
+    ft = _sub(common + ["--worker", "finetune", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+                        "--max-batch-tokens", str(args.max_batch_tokens)])
     pre = {}
     for world in (1, 2):
         # the same global batch either way: 2 processes take half each
