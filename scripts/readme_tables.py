@@ -32,10 +32,10 @@ def codes_table() -> str:
     data = _load("codes.json")
     if data is None:
         return _missing("codes.json", "results/codes.json")
-    rows = ["| domain | items | encode items/s | OPQ train s | distinct codes | relative recon error |",
+    rows = ["| domain | items | encode items/s (threads) | OPQ train s | distinct codes | relative recon error |",
             "|---|---:|---:|---:|---:|---:|"]
     for name, r in data.items():
-        speed = "resumed" if r["encode_items_per_s"] is None else f"{r['encode_items_per_s']:.1f}"
+        speed = "resumed" if r["encode_items_per_s"] is None else f"{r['encode_items_per_s']:.1f} ({r['encode_threads']})"
         rows.append(f"| {name} | {r['items']:,} | {speed} | {r['opq_train_s']:.1f} | {r['distinct_codes']:,} "
                     f"({100 * r['distinct_codes'] / r['items']:.1f}%) | {r['recon_error']:.4f} |")
     return "\n".join(rows)

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = {
             "items": codes["all"]["items"],
             "encode_items_per_s": text["items_per_s"],
+            "encode_threads": text["threads"],  # speeds were taken during the runs, beside other jobs
+            "encode_precision": text["precision"],
             "opq_train_s": codes["opq_train_s"],
             "distinct_codes": codes["all"]["distinct_codes"],
             "recon_error": round(codes["all"]["recon_error"], 5),
