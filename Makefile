@@ -60,10 +60,13 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 # ---------------------------------------------------------------- resolved configs (one process per domain)
-# `+`: resolve runs even under `make -n`/`-q`; it rewrites a file only when its content changes, so
-# `make -q` answers for the real configs and `make -n` lists only the stages an edit affects
-$(DOMAIN_CONFIGS): FORCE | $(INSTALLED)
+# `+`: resolve runs even under `make -n`/`-q`; it rewrites a file only when its content changes.
+# The config files hang off a `.resolve` stamp that is never written: they are re-resolved on every
+# run but count as changed only when resolve rewrote them. (A grouped rule writing them all counted
+# every sibling as changed, so one target's run retrained every other run of the domain.)
+$(ART)/%/config/.resolve: FORCE | $(INSTALLED)
 	+@$(RUN) stages.resolve --domain $* --configs $(CONFIGS) --outdir $(ART)/$*/config --stages $(DOMAIN_STAGES) $(SETS)
+$(foreach c,$(DOMAIN_CONFIGS),$(eval $(c): $(ART)/%/config/.resolve ;))
 
 # ---------------------------------------------------------------- per-domain stages
 CODE_prepare := stages/prepare.py $(CODE_common) $(wildcard pipeline/data/*.py)

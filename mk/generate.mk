@@ -36,7 +36,8 @@ CODE_evaluate_generation := stages/evaluate_generation.py $(CODE_gen) pipeline/g
 
 # GEN_RULES(domain, L, run): the chain of one run
 define GEN_RULES
-$(ART)/$(1)/gen/L$(2)/$(3)/config/train-generator.$(3).json $(ART)/$(1)/gen/L$(2)/$(3)/config/train-prior.json $(ART)/$(1)/gen/L$(2)/$(3)/config/generate.json $(ART)/$(1)/gen/L$(2)/$(3)/config/evaluate-generation.json &: FORCE | $(INSTALLED)
+$(ART)/$(1)/gen/L$(2)/$(3)/config/train-generator.$(3).json $(ART)/$(1)/gen/L$(2)/$(3)/config/train-prior.json $(ART)/$(1)/gen/L$(2)/$(3)/config/generate.json $(ART)/$(1)/gen/L$(2)/$(3)/config/evaluate-generation.json: $(ART)/$(1)/gen/L$(2)/$(3)/config/.resolve ;
+$(ART)/$(1)/gen/L$(2)/$(3)/config/.resolve: FORCE | $(INSTALLED)
 	@$$(RUN) stages.resolve --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/$(3)/config \
 	  --stages train-generator.$(3) train-prior generate evaluate-generation --set windows.length=$(2) \
 	  $(foreach s,$(GEN_SET_$(1)),--set $(s)) $$(SETS)
@@ -75,7 +76,8 @@ GEN_UTILITY_SET ?= train.max_minutes=5
 CODE_utility := stages/utility_data.py stages/evaluate_utility.py pipeline/utility.py pipeline/data/windows.py
 
 define GEN_UTILITY_RULES
-$(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json &: FORCE | $(INSTALLED)
+$(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json: $(ART)/$(1)/gen/L$(2)/utility/config/.resolve ;
+$(ART)/$(1)/gen/L$(2)/utility/config/.resolve: FORCE | $(INSTALLED)
 	@$$(RUN) stages.resolve --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/utility/config \
 	  --stages finetune.sasrec_id evaluate-utility $(foreach s,$(GEN_UTILITY_SET),--set $(s)) $$(SETS)
 
@@ -108,7 +110,8 @@ gen-utility: $(foreach r,real $(GEN_SAMPLERS),$(ART)/$(GEN_DOMAIN)/gen/L$(GEN_L)
 # SASRec-ID on Scientific alone vs on Scientific + RSVQ-AE windows (generator: Scientific, L=20, rsvq),
 # both tested on Scientific's leave-one-out test split by the same stage.
 AUG := $(ART)/Scientific/augment
-$(AUG)/config/finetune.sasrec_id.json $(AUG)/config/evaluate-utility.json &: FORCE | $(INSTALLED)
+$(AUG)/config/finetune.sasrec_id.json $(AUG)/config/evaluate-utility.json: $(AUG)/config/.resolve ;
+$(AUG)/config/.resolve: FORCE | $(INSTALLED)
 	@$(RUN) stages.resolve --domain Scientific --configs $(CONFIGS) --outdir $(AUG)/config \
 	  --stages finetune.sasrec_id evaluate-utility $(foreach s,$(GEN_UTILITY_SET),--set $(s)) $(SETS)
 

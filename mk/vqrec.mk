@@ -31,12 +31,10 @@ CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetu
 # ---------------------------------------------------------------- pre-training (domain-free)
 # The resolver also writes deps.mk: INPUT_DOMAINS.pretrain.<run>, read from the same YAML as the settings.
 PRETRAIN_CONFIGS := $(foreach r,$(PRETRAIN_RUNS),$(ART)/pretrain/config/pretrain.$(r).json)
-# Two rules, not one grouped rule: grouped with the included deps.mk (remade on every run), the
-# configs counted as changed on every run and every pre-training was redone.
-$(PRETRAIN_CONFIGS) &: FORCE | $(INSTALLED)
-	+@$(RUN) stages.resolve --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) $(SETS)
-$(ART)/pretrain/config/deps.mk: FORCE | $(INSTALLED)
-	+@$(RUN) stages.resolve --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) --mk $@ $(SETS)
+# deps.mk and the configs hang off a never-written stamp (see the domain configs in Makefile)
+$(ART)/pretrain/config/.resolve: FORCE | $(INSTALLED)
+	+@$(RUN) stages.resolve --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) --mk $(ART)/pretrain/config/deps.mk $(SETS)
+$(PRETRAIN_CONFIGS) $(ART)/pretrain/config/deps.mk: $(ART)/pretrain/config/.resolve ;
 -include $(ART)/pretrain/config/deps.mk
 
 define PRETRAIN_RULE
