@@ -29,6 +29,8 @@ PY := $(ENV_DIR)/bin/python
 EXTRAS ?= cpu,dev
 INSTALLED := $(ENV_DIR)/.textcode-installed
 RUN := $(PY) -m
+# config resolution: not $(RUN), so `make RUN=echo ...` lists the stages a real run would start
+RESOLVE = $(PY) -m stages.resolve
 export PYTHONUNBUFFERED := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -65,7 +67,7 @@ install: $(INSTALLED)
 # run but count as changed only when resolve rewrote them. (A grouped rule writing them all counted
 # every sibling as changed, so one target's run retrained every other run of the domain.)
 $(ART)/%/config/.resolve: FORCE | $(INSTALLED)
-	+@$(RUN) stages.resolve --domain $* --configs $(CONFIGS) --outdir $(ART)/$*/config --stages $(DOMAIN_STAGES) $(SETS)
+	+@$(RESOLVE) --domain $* --configs $(CONFIGS) --outdir $(ART)/$*/config --stages $(DOMAIN_STAGES) $(SETS)
 $(foreach c,$(DOMAIN_CONFIGS),$(eval $(c): $(ART)/%/config/.resolve ;))
 
 # ---------------------------------------------------------------- per-domain stages

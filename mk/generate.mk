@@ -38,7 +38,7 @@ CODE_evaluate_generation := stages/evaluate_generation.py $(CODE_gen) pipeline/g
 define GEN_RULES
 $(ART)/$(1)/gen/L$(2)/$(3)/config/train-generator.$(3).json $(ART)/$(1)/gen/L$(2)/$(3)/config/train-prior.json $(ART)/$(1)/gen/L$(2)/$(3)/config/generate.json $(ART)/$(1)/gen/L$(2)/$(3)/config/evaluate-generation.json: $(ART)/$(1)/gen/L$(2)/$(3)/config/.resolve ;
 $(ART)/$(1)/gen/L$(2)/$(3)/config/.resolve: FORCE | $(INSTALLED)
-	@$$(RUN) stages.resolve --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/$(3)/config \
+	@$$(RESOLVE) --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/$(3)/config \
 	  --stages train-generator.$(3) train-prior generate evaluate-generation --set windows.length=$(2) \
 	  $(foreach s,$(GEN_SET_$(1)),--set $(s)) $$(SETS)
 
@@ -78,7 +78,7 @@ CODE_utility := stages/utility_data.py stages/evaluate_utility.py pipeline/utili
 define GEN_UTILITY_RULES
 $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json: $(ART)/$(1)/gen/L$(2)/utility/config/.resolve ;
 $(ART)/$(1)/gen/L$(2)/utility/config/.resolve: FORCE | $(INSTALLED)
-	@$$(RUN) stages.resolve --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/utility/config \
+	@$$(RESOLVE) --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/utility/config \
 	  --stages finetune.sasrec_id evaluate-utility $(foreach s,$(GEN_UTILITY_SET),--set $(s)) $$(SETS)
 
 $(ART)/$(1)/gen/L$(2)/utility/test-users/manifest.json: $(ART)/$(1)/gen/L$(2)/rsvq/model/manifest.json $(CODE_utility) | $(INSTALLED)
@@ -112,7 +112,7 @@ gen-utility: $(foreach r,real $(GEN_SAMPLERS),$(ART)/$(GEN_DOMAIN)/gen/L$(GEN_L)
 AUG := $(ART)/Scientific/augment
 $(AUG)/config/finetune.sasrec_id.json $(AUG)/config/evaluate-utility.json: $(AUG)/config/.resolve ;
 $(AUG)/config/.resolve: FORCE | $(INSTALLED)
-	@$(RUN) stages.resolve --domain Scientific --configs $(CONFIGS) --outdir $(AUG)/config \
+	@$(RESOLVE) --domain Scientific --configs $(CONFIGS) --outdir $(AUG)/config \
 	  --stages finetune.sasrec_id evaluate-utility $(foreach s,$(GEN_UTILITY_SET),--set $(s)) $(SETS)
 
 $(AUG)/augmented/train/manifest.json: $(ART)/Scientific/gen/L20/rsvq/samples/manifest.json $(CODE_utility) | $(INSTALLED)

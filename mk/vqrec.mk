@@ -33,7 +33,7 @@ CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetu
 PRETRAIN_CONFIGS := $(foreach r,$(PRETRAIN_RUNS),$(ART)/pretrain/config/pretrain.$(r).json)
 # deps.mk and the configs hang off a never-written stamp (see the domain configs in Makefile)
 $(ART)/pretrain/config/.resolve: FORCE | $(INSTALLED)
-	+@$(RUN) stages.resolve --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) --mk $(ART)/pretrain/config/deps.mk $(SETS)
+	+@$(RESOLVE) --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) --mk $(ART)/pretrain/config/deps.mk $(SETS)
 $(PRETRAIN_CONFIGS) $(ART)/pretrain/config/deps.mk: $(ART)/pretrain/config/.resolve ;
 -include $(ART)/pretrain/config/deps.mk
 
