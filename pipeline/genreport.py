@@ -217,7 +217,7 @@ RESULT_DOMAINS = {"movielens-1m": "ml-1m", "retailrocket": "retailrocket"}
 
 def codebook_perplexity(metrics: dict) -> float | None:
     """Mean perplexity over every (level, stack depth) codebook of a run; None without codebooks."""
-    values = [book["perplexity"] for level in metrics.get("codebooks", {}).values() for book in level.values()]
+    values = [book["perplexity"] for book in metrics.get("codebooks", {}).values()]  # keyed "level<l>/depth<k>"
     return float(np.mean(values)) if values else None
 
 
