@@ -73,3 +73,8 @@ $(ART)/%/serving/manifest.json: $(ART)/%/models/$(SERVING_RUN)/manifest.json $(A
 	$(RUN) stages.export --config $(ART)/$*/config/export.json --model $(ART)/$*/models/$(SERVING_RUN) --prepared $(ART)/$*/prepared --codes $(ART)/$*/codes --out $(@D)
 export: $(ART)/$(DOMAIN)/serving/manifest.json
 DEMO_TARGETS += $(ART)/demo-scientific/serving/manifest.json
+
+# ---------------------------------------------------------------- speed and memory (run on a quiet machine)
+results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(ART)/Scientific/codes/manifest.json \
+  $(ART)/amazon2014-beauty/prepared/manifest.json $(ART)/amazon2018-game/prepared/manifest.json | $(INSTALLED)
+	$(PY) bench/bench_finetune.py --art $(ART) --out $@
