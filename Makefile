@@ -62,10 +62,11 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 # ---------------------------------------------------------------- resolved configs (one process per domain)
-# `+`: resolve runs even under `make -n`/`-q`; it rewrites a file only when its content changes.
-# The config files hang off a `.resolve` stamp that is never written: they are re-resolved on every
-# run but count as changed only when resolve rewrote them. (A grouped rule writing them all counted
-# every sibling as changed, so one target's run retrained every other run of the domain.)
+# Resolve rewrites a config only when its content changes. The config files hang off a `.resolve`
+# stamp that is never written: they are re-resolved on every run but count as changed only when
+# resolve rewrote them. (A grouped rule writing them all counted every sibling as changed, so one
+# target's run retrained every other run of the domain.) `make -n`/`-q` cannot see through the
+# stamp and always answer "out of date"; `make RUN=echo <target>` lists what a real run would start.
 $(ART)/%/config/.resolve: FORCE | $(INSTALLED)
 	+@$(RESOLVE) --domain $* --configs $(CONFIGS) --outdir $(ART)/$*/config --stages $(DOMAIN_STAGES) $(SETS)
 $(foreach c,$(DOMAIN_CONFIGS),$(eval $(c): $(ART)/%/config/.resolve ;))

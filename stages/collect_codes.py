@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = {
             "items": codes["all"]["items"],
             "encode_items_per_s": text["items_per_s"],
-            "encode_threads": text["threads"],  # speeds were taken during the runs, beside other jobs
+            "encode_threads": text["threads"],  # speeds at different thread counts do not compare
             "encode_precision": text["precision"],
             "opq_train_s": codes["opq_train_s"],
             "distinct_codes": codes["all"]["distinct_codes"],
