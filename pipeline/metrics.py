@@ -51,6 +51,9 @@ def history_pairs(histories: Sequence[np.ndarray], targets: np.ndarray) -> tuple
     return pairs // n, pairs % n
 
 
+_BLOCK_SCORES = 1 << 20  # scores per block of rows in target_ranks (4 MiB of float32)
+
+
 def target_ranks(scores: "torch.Tensor", targets: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
     """(better, tied), both (B,) int64: items scoring strictly above the target, and other items
     scoring exactly the same, over all items (the `history_kept` protocol).
@@ -62,13 +65,20 @@ def target_ranks(scores: "torch.Tensor", targets: "torch.Tensor") -> tuple["torc
 
     if scores.ndim != 2 or tuple(targets.shape) != (scores.shape[0],):
         raise ValueError(f"scores must be (B, I) and targets (B,), got {tuple(scores.shape)} and {tuple(targets.shape)}")
-    nan_rows = torch.isnan(scores.amax(1))  # amax propagates NaN, and reads the scores only once
-    if nan_rows.any():
-        raise ValueError(f"{int(nan_rows.sum())} of {len(scores)} score rows contain NaN")
     targets = targets.to(device=scores.device, dtype=torch.int64)
-    target_score = scores.gather(1, targets[:, None])  # (B, 1)
-    better = torch.count_nonzero(scores > target_score, dim=1)
-    tied = torch.count_nonzero(scores == target_score, dim=1) - 1  # minus the target itself
+    better = torch.empty(len(scores), dtype=torch.int64, device=scores.device)
+    tied = torch.empty_like(better)
+    # three passes over each block of rows (NaN check, >, ==): a block of ~1M scores stays in cache
+    # between them; whole (2048, 4385) Scientific batches ran 6x slower, bound by memory traffic
+    step = max(1, _BLOCK_SCORES // max(1, scores.shape[1]))
+    for lo in range(0, len(scores), step):
+        block, t = scores[lo:lo + step], targets[lo:lo + step]
+        nan_rows = torch.isnan(block.amax(1))  # amax propagates NaN
+        if nan_rows.any():
+            raise ValueError(f"{int(nan_rows.sum())} score rows (of {len(scores)}) contain NaN")
+        target_score = block.gather(1, t[:, None])  # (b, 1)
+        better[lo:lo + step] = torch.count_nonzero(block > target_score, dim=1)
+        tied[lo:lo + step] = torch.count_nonzero(block == target_score, dim=1) - 1  # minus the target itself
     return better, tied
 
 

@@ -6,12 +6,11 @@ gradient-carrying computation happens inside one forward call.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pipeline import dist
 from pipeline.data.batching import Batch
-from pipeline.losses import contrastive_loss, semi_synthetic_codes
+from pipeline.losses import chunked_cross_entropy, contrastive_loss, semi_synthetic_codes
 from pipeline.models.item_embedding import CodeItemEmbedding
 from pipeline.models.sasrec import SequenceEncoder
 from pipeline.models.sinkhorn import GumbelSinkhornPermutation
@@ -30,7 +29,7 @@ class NextItemCE(nn.Module):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         vecs = self.item_vectors()  # (I, H), computed once per step
         h = self.model(batch.inputs, item_vectors=vecs)[batch.mask]  # (N, H) real positions only
-        loss = F.cross_entropy(self.model.logits(h, vecs), batch.targets[batch.mask])
+        loss = chunked_cross_entropy(h, vecs, batch.targets[batch.mask], self.model.logits)
         return loss, loss.detach()
 
 

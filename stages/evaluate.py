@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     split = leave_one_out(domain)
     results = {}
     for name in SPLITS:
-        results[name] = evaluate(model, getattr(split, name), eval_cfg.ks, eval_cfg.batch_size)
+        results[name] = evaluate(model, getattr(split, name), eval_cfg.ks, eval_cfg.batch_size, eval_cfg.max_positions)
         log.info("%s %s: %s (%.1fs)", model_dir, name, _fmt(results[name].means()["history_kept"]), results[name].wall_s)
     doc = metrics_document(results, eval_cfg.n_boot, cfg["seed"])
     with artifacts.OutputFolder(args.out, "evaluate", cfg, {"model": model_dir, "prepared": prepared}) as out:

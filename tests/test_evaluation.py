@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline.data.split import EvalSet
-from pipeline.evaluation import evaluate, metrics_document, per_user_arrays
+from pipeline.evaluation import evaluate, length_batches, metrics_document, per_user_arrays
 
 N_ITEMS = 6
 
@@ -65,6 +65,33 @@ def test_batch_size_does_not_change_results():
     for protocol in one.per_user:
         for name in one.per_user[protocol]:
             np.testing.assert_array_equal(one.per_user[protocol][name], many.per_user[protocol][name])
+
+
+def test_length_batches_cover_every_row_once_within_the_position_budget():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 60, 500)
+    batches = length_batches(lengths, batch_size=64, max_positions=300)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(500))
+    for b in batches:
+        assert len(b) <= 64
+        assert len(b) * lengths[b].max() <= 300
+    # the longest rows are alone only when the budget forces it, and a row over budget still gets a batch
+    assert [len(b) for b in length_batches(np.array([5, 400]), 10, 300)] == [1, 1]
+    assert [len(b) for b in length_batches(np.array([1, 1, 1]), 10, 300)] == [3]
+
+
+def test_position_budget_does_not_change_results():
+    rng = np.random.default_rng(2)
+    hist = [rng.integers(0, N_ITEMS, rng.integers(1, 9)) for _ in range(40)]
+    targets = rng.integers(0, N_ITEMS, 40)
+    model = LastItemNeighbour()
+    small = evaluate(model, evalset(hist, targets), batch_size=40, max_positions=8)
+    large = evaluate(LastItemNeighbour(), evalset(hist, targets), batch_size=40)
+    assert len(model.batches) > 5
+    for protocol in small.per_user:
+        np.testing.assert_array_equal(small.better[protocol], large.better[protocol])
+        np.testing.assert_array_equal(small.tied[protocol], large.tied[protocol])
 
 
 class WrongShape(LastItemNeighbour):

@@ -1,9 +1,11 @@
 import math
 
+import pytest
+
 import torch
 import torch.nn.functional as F
 
-from pipeline.losses import contrastive_loss, semi_synthetic_codes
+from pipeline.losses import chunked_cross_entropy, contrastive_loss, semi_synthetic_codes
 
 
 def test_semi_synthetic_negatives_change_about_rho_of_the_codes():
@@ -51,3 +53,22 @@ def test_uniform_scores_give_log_of_candidates():
     pos = seq.clone()  # every target identical in vector but distinct ids
     loss = contrastive_loss(seq, pos, torch.arange(5), tau=1.0)
     assert math.isclose(loss.item(), math.log(5), rel_tol=1e-5)
+
+
+def test_chunked_cross_entropy_matches_the_plain_loss_and_gradients():
+    torch.manual_seed(0)
+    h = torch.randn(10, 6, requires_grad=True)
+    v = torch.randn(7, 6, requires_grad=True)
+    t = torch.randint(0, 7, (10,))
+
+    def score(a, b):
+        return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / 0.07
+
+    plain = F.cross_entropy(score(h, v), t)
+    gh, gv = torch.autograd.grad(plain, (h, v))
+    chunked = chunked_cross_entropy(h, v, t, score, rows=3)  # blocks of 3, 3, 3, 1
+    ch, cv = torch.autograd.grad(chunked, (h, v))
+    assert torch.allclose(plain, chunked, atol=1e-6)
+    assert torch.allclose(gh, ch, atol=1e-6) and torch.allclose(gv, cv, atol=1e-6)
+    with pytest.raises(ValueError, match="rows must be positive"):
+        chunked_cross_entropy(h, v, t, score, rows=0)

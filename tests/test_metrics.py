@@ -103,6 +103,21 @@ def test_expectation_matches_random_tie_breaking():
     assert (1 / (pos + 1)).mean(0) == pytest.approx(exact["mrr"], abs=0.02)
 
 
+def test_target_ranks_in_row_blocks_match_one_pass(monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 5, (37, 11), generator=g).float()  # many ties
+    targets = torch.randint(0, 11, (37,), generator=g)
+    target_score = scores.gather(1, targets[:, None])
+    expect_better = (scores > target_score).sum(1)
+    expect_tied = (scores == target_score).sum(1) - 1
+    monkeypatch.setattr(metrics, "_BLOCK_SCORES", 30)  # blocks of 2 rows, the last one short
+    better, tied = metrics.target_ranks(scores, targets)
+    assert better.tolist() == expect_better.tolist() and tied.tolist() == expect_tied.tolist()
+    scores[36, 4] = float("nan")  # in the last block
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.target_ranks(scores, targets)
+
+
 def test_nan_scores_are_an_error():
     with pytest.raises(ValueError, match="NaN"):
         ranks([[0.1, float("nan"), 0.3]], [0])

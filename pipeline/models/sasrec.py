@@ -79,8 +79,36 @@ class SequenceEncoder(nn.Module):
         """(..., H) sequence vectors -> (..., I) scores against every item."""
         v = self.item_vectors() if item_vectors is None else item_vectors
         if self.cfg.score == "cosine":
-            return F.normalize(h, dim=-1) @ F.normalize(v, dim=-1).T / self.cfg.temperature
+            # scaling the (B, H) side, not the (B, I) product, saves a pass over all scores
+            return (F.normalize(h, dim=-1) / self.cfg.temperature) @ F.normalize(v, dim=-1).T
         return h @ v.T
+
+    def last_hidden(self, inputs: torch.Tensor, lengths: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
+        """(B, T) left-aligned item ids, (B,) lengths, (I, H) item vectors -> (B, H): the output of
+        forward(inputs, item_vectors) at each sequence's last position.
+
+        Scoring needs one position per sequence, so the last block computes queries, attention
+        output and feed-forward only there (keys and values still at every position); with a mean
+        history of ~6 items that is about a third of the evaluation's Transformer work.
+        """
+        if self.training:
+            raise RuntimeError("last_hidden skips dropout bookkeeping; call it in eval mode")
+        T = inputs.shape[1]
+        if T > self.cfg.max_len:
+            raise ValueError(f"sequence length {T} exceeds max_len {self.cfg.max_len}")
+        x = self.norm(item_vectors[inputs] + self.pos.weight[:T])  # (B, T, H)
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu_(1)
+        *body, top = self.blocks.layers
+        for layer in body:
+            x = layer(x, src_mask=causal, is_causal=True)  # (B, T, H)
+        last = lengths - 1  # (B,)
+        q = x[torch.arange(len(x), device=x.device), last].unsqueeze(1)  # (B, 1, H)
+        # the last position sees every real item; keys after it are padding
+        after = torch.arange(T, device=x.device)[None, :] > last[:, None]  # (B, T)
+        a = top.self_attn(q, x, x, key_padding_mask=after, need_weights=False)[0]  # (B, 1, H)
+        h = top.norm1(q + a)  # post-LayerNorm, as nn.TransformerEncoderLayer(norm_first=False)
+        h = top.norm2(h + top.linear2(top.activation(top.linear1(h))))
+        return h[:, 0]  # (B, H)
 
     @torch.no_grad()
     def score_histories(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
@@ -88,9 +116,13 @@ class SequenceEncoder(nn.Module):
         device = self.pos.weight.device
         items, mask = pad_histories(histories, self.cfg.max_len)
         items, mask = items.to(device), mask.to(device)
-        h = self.forward(items)  # (B, T, H)
-        last = h[torch.arange(len(items), device=device), mask.sum(1) - 1]  # (B, H)
-        return self.logits(last)
+        v = self.item_vectors()  # (I, H), once for the inputs and the scores
+        return self.logits(self.last_hidden(items, mask.sum(1), v), v)  # (B, I)
+
+    @property
+    def max_history(self) -> int:
+        """Items of a history the model reads (the evaluator sizes its batches by it)."""
+        return self.cfg.max_len
 
 
 # ----------------------------------------------------------------------------- persistence

@@ -1,7 +1,11 @@
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 
 from pipeline import artifacts
+from pipeline.data.batching import pad_histories
 from pipeline.models import checkpoint, sasrec
 from pipeline.models.item_embedding import CodeItemEmbedding, IDItemEmbedding, TextItemEmbedding
 from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
@@ -27,6 +31,23 @@ def test_padding_does_not_change_scores():
     batched = model.score_histories([np.array([4, 5]), np.array([1, 2, 3, 4, 5, 6, 7])])
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
     assert batched.shape == (2, 20)
+
+
+def test_scoring_path_matches_the_full_forward_pass():
+    """score_histories runs the last block at the last positions only; it must equal the full pass."""
+    torch.manual_seed(0)
+    histories = [np.array([3]), np.array([1, 2, 3, 4, 5, 6, 7, 8]), np.array([9, 9, 2])]
+    embeddings = {"code": CodeItemEmbedding(torch.randint(0, 8, (20, 4)), 8, 12), "id": IDItemEmbedding(20, 12),
+                  "text": TextItemEmbedding(torch.randn(20, 7), 12)}
+    for kind, items in embeddings.items():
+        model = SequenceEncoder(dataclasses.replace(CFG, n_layers=3), items).eval()
+        padded, mask = pad_histories(histories, CFG.max_len)
+        with torch.no_grad():
+            h = model(padded)[torch.arange(len(histories)), mask.sum(1) - 1]  # (B, H)
+            expected = model.logits(h)
+        assert torch.allclose(model.score_histories(histories), expected, atol=1e-5), kind
+    with pytest.raises(RuntimeError, match="eval mode"):
+        model.train().last_hidden(padded, mask.sum(1), model.item_vectors())
 
 
 def test_cosine_scores_are_bounded_by_one_over_temperature():
