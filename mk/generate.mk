@@ -72,7 +72,7 @@ GEN_SET_Scientific := windows.holdout=train_part generate.n_sequences=8442
 # For each (domain, L): SASRec-ID (stage finetune, run sasrec_id) trained on N generated windows of
 # each sampler, and on N real training windows (N = the number of held-out test windows), each
 # tested on the real held-out test users (leave-one-out: predict the last item from the rest).
-GEN_UTILITY_SET ?= train.max_minutes=5
+GEN_UTILITY_SET ?= train.max_minutes=2
 CODE_utility := stages/utility_data.py stages/evaluate_utility.py pipeline/utility.py pipeline/data/windows.py
 
 define GEN_UTILITY_RULES

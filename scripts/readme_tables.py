@@ -119,6 +119,14 @@ def rsvqae_table() -> str:
                             f"{_fmt(r.get('paper_accuracy') and 100 * r['paper_accuracy'], '.2f')} | "
                             f"{_fmt(r.get('popularity_js'), '.4f')} | {_fmt(r.get('bigram_overlap'), '.4f')} | "
                             f"{_fmt(r.get('copied_fraction'), '.4f')} | {util} | {_fmt(r.get('codebook_perplexity'), '.1f')} |")
+    aug = data.get("augmentation")
+    if aug:
+        rows += ["", "Augmentation (SASRec-ID on Scientific, leave-one-out test, history kept):", "",
+                 "| cell | trained on | R@10 | N@10 | R@50 | N@50 |", "|---|---|---:|---:|---:|---:|"]
+        for cell, runs in aug.items():
+            for trained, m in runs.items():
+                rows.append(f"| {cell} | {trained} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | "
+                            f"{m['recall@50']:.4f} | {m['ndcg@50']:.4f} |")
     return "\n".join(rows)
 
 
