@@ -95,7 +95,7 @@ results/codes.json: $(foreach d,$(TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json)
 
 # CPU-bound and timed: run it on a quiet machine (the JSON records the load average before and after)
 results/bench_encode.json: bench/bench_encode.py pipeline/text.py pipeline/codes.py | $(INSTALLED)
-	$(PY) bench/bench_encode.py --out $@
+	$(RUN) bench.bench_encode --out $@
 
 # ---------------------------------------------------------------- demo and tests
 DEMO_CODES := $(foreach d,$(DEMO_TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json)

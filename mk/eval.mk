@@ -59,4 +59,4 @@ DEMO_TARGETS += $(ART)/demo-scientific/report/manifest.json
 
 # metric speed on a Scientific-sized score matrix (CONTRIBUTING: speed is checked by benchmarks, not tests)
 results/bench_metrics.json: bench/bench_metrics.py pipeline/metrics.py pipeline/evaluation.py | $(INSTALLED)
-	$(PY) bench/bench_metrics.py --out $@
+	$(RUN) bench.bench_metrics --out $@

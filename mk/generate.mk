@@ -143,7 +143,7 @@ results/rsvqae.json: $(foreach e,$(GEN_EVALS),$(ART)/$(subst /L,/gen/L,$(e))/eva
 
 results/bench_generation.json: bench/bench_generation.py $(CODE_gen) pipeline/gentrain.py pipeline/models/prior.py \
   pipeline/generation.py | $(INSTALLED)
-	$(PY) bench/bench_generation.py --out $@
+	$(RUN) bench.bench_generation --out $@
 
 # ---------------------------------------------------------------- demo: RSVQ-AE and the VAE on the embedded MovieLens sample
 DEMO_GEN := $(ART)/demo-movielens/gen/L20

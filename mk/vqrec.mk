@@ -77,4 +77,4 @@ DEMO_TARGETS += $(ART)/demo-scientific/serving/manifest.json
 # ---------------------------------------------------------------- speed and memory (run on a quiet machine)
 results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(ART)/Scientific/codes/manifest.json \
   $(ART)/amazon2014-beauty/prepared/manifest.json $(ART)/amazon2018-game/prepared/manifest.json | $(INSTALLED)
-	$(PY) bench/bench_finetune.py --art $(ART) --out $@
+	$(RUN) bench.bench_finetune --art $(ART) --out $@
