@@ -74,6 +74,9 @@ GEN_SET_Scientific := windows.holdout=train_part generate.n_sequences=8442
 # tested on the real held-out test users (leave-one-out: predict the last item from the rest).
 GEN_UTILITY_SET ?= train.max_minutes=2
 CODE_utility := stages/utility_data.py stages/evaluate_utility.py pipeline/utility.py pipeline/data/windows.py
+# the trainer and the evaluator of the utility models (CODE_finetune is defined in vqrec.mk, read after
+# this file: the rules below name it for the second expansion)
+CODE_utility_eval := stages/evaluate_utility.py pipeline/evaluation.py pipeline/metrics.py
 
 define GEN_UTILITY_RULES
 $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json: $(ART)/$(1)/gen/L$(2)/utility/config/.resolve ;
@@ -92,12 +95,13 @@ $(ART)/$(1)/gen/L$(2)/utility/%/train/manifest.json: $(ART)/$(1)/gen/L$(2)/%/sam
 	$$(RUN) stages.utility_data --kind samples --prepared $(ART)/$(1)/prepared --samples $(ART)/$(1)/gen/L$(2)/$$*/samples --out $$(@D)
 
 $(ART)/$(1)/gen/L$(2)/utility/%/model/manifest.json: $(ART)/$(1)/gen/L$(2)/utility/%/train/manifest.json \
-  $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json | $(INSTALLED)
+  $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $$$$(CODE_finetune) | $(INSTALLED)
 	$$(RUN) stages.finetune --config $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json \
 	  --prepared $(ART)/$(1)/gen/L$(2)/utility/$$*/train --out $$(@D)
 
 $(ART)/$(1)/gen/L$(2)/utility/%/eval/manifest.json: $(ART)/$(1)/gen/L$(2)/utility/%/model/manifest.json \
-  $(ART)/$(1)/gen/L$(2)/utility/test-users/manifest.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json | $(INSTALLED)
+  $(ART)/$(1)/gen/L$(2)/utility/test-users/manifest.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
+  $(CODE_utility_eval) | $(INSTALLED)
 	$$(RUN) stages.evaluate_utility --config $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
 	  --model $(ART)/$(1)/gen/L$(2)/utility/$$*/model --prepared $(ART)/$(1)/gen/L$(2)/utility/test-users --out $$(@D)
 endef
@@ -118,10 +122,12 @@ $(AUG)/config/.resolve: FORCE | $(INSTALLED)
 $(AUG)/augmented/train/manifest.json: $(ART)/Scientific/gen/L20/rsvq/samples/manifest.json $(CODE_utility) | $(INSTALLED)
 	$(RUN) stages.utility_data --kind augmented --prepared $(ART)/Scientific/prepared --samples $(ART)/Scientific/gen/L20/rsvq/samples --out $(@D)
 
-$(AUG)/%/model/manifest.json: $(AUG)/config/finetune.sasrec_id.json $$(if $$(filter real,$$*),$(ART)/Scientific/prepared/manifest.json,$(AUG)/$$*/train/manifest.json) | $(INSTALLED)
+$(AUG)/%/model/manifest.json: $(AUG)/config/finetune.sasrec_id.json $$(if $$(filter real,$$*),$(ART)/Scientific/prepared/manifest.json,$(AUG)/$$*/train/manifest.json) \
+  $$(CODE_finetune) | $(INSTALLED)
 	$(RUN) stages.finetune --config $< --prepared $(if $(filter real,$*),$(ART)/Scientific/prepared,$(AUG)/$*/train) --out $(@D)
 
-$(AUG)/%/eval/manifest.json: $(AUG)/%/model/manifest.json $(AUG)/config/evaluate-utility.json $(ART)/Scientific/prepared/manifest.json | $(INSTALLED)
+$(AUG)/%/eval/manifest.json: $(AUG)/%/model/manifest.json $(AUG)/config/evaluate-utility.json $(ART)/Scientific/prepared/manifest.json \
+  $(CODE_utility_eval) | $(INSTALLED)
 	$(RUN) stages.evaluate_utility --config $(AUG)/config/evaluate-utility.json --model $(AUG)/$*/model \
 	  --prepared $(ART)/Scientific/prepared --out $(@D)
 

@@ -83,8 +83,8 @@ def _num(x: float | None, digits: int = 4) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def _cell_label(cell: tuple[str, int]) -> str:
-    return f"{DOMAIN_LABELS.get(cell[0], cell[0])} L={cell[1]}"
+def _cell_label(cell: tuple[str, int], sep: str = " ") -> str:
+    return f"{DOMAIN_LABELS.get(cell[0], cell[0])}{sep}L={cell[1]}"
 
 
 def reconstruction_table(entries: list[Entry]) -> str:
@@ -269,7 +269,7 @@ def plot_accuracy(entries: list[Entry], path: Path) -> None:
         if c in PAPER:
             ax.hlines(PAPER[c]["accuracy"], j - 0.05, j + 0.85, colors="k", linestyles="--",
                       label="RSVQ-AE, paper" if j == 0 else None)
-    ax.set_xticks(np.arange(len(cells)) + 0.4 - width / 2, [_cell_label(c).replace(" L=", "\nL=") for c in cells])
+    ax.set_xticks(np.arange(len(cells)) + 0.4 - width / 2, [_cell_label(c, "\n") for c in cells])
     ax.set_ylabel("test token accuracy")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
@@ -322,7 +322,7 @@ def plot_generation(entries: list[Entry], path: Path) -> None:
                 vals.append(np.nan if e is None else (e.metrics["reference_real"] if run == "reference" else e.metrics["generated"])[key])
             ax.bar(np.arange(len(cells)) + i * width, vals, width,
                    label="real held-out" if run == "reference" else RUN_LABELS.get(run, run), color="0.6" if run == "reference" else None)
-        ax.set_xticks(np.arange(len(cells)) + 0.4 - width / 2, [_cell_label(c).replace(" L=", "\nL=") for c in cells], fontsize=7)
+        ax.set_xticks(np.arange(len(cells)) + 0.4 - width / 2, [_cell_label(c, "\n") for c in cells], fontsize=7)
         ax.set_title(label, fontsize=9)
     axes[0].legend(fontsize=7)
     fig.tight_layout()

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from pipeline import dist
-from pipeline.data.batching import Windows, batch_order, concat_windows, iterate, make_windows, pad_histories
+from pipeline.data.batching import Windows, batch_order, concat_windows, iterate, make_windows
 from pipeline.data.domain import Domain
 from pipeline.data.split import EvalSet, leave_one_out
 from pipeline.models.sasrec import SequenceEncoder
@@ -79,12 +79,14 @@ class DomainSlice:
     def __init__(self, model: SequenceEncoder, offset: int, n_items: int):
         self.model, self.offset, self.n_items = model, offset, n_items
 
+    @property
+    def max_history(self) -> int:
+        return self.model.max_history
+
     @torch.no_grad()
     def score_histories(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
-        items, mask = pad_histories([np.asarray(h) + self.offset for h in histories], self.model.cfg.max_len)
-        h = self.model(items)[torch.arange(len(items)), mask.sum(1) - 1]  # (B, H)
-        vecs = self.model.items(torch.arange(self.offset, self.offset + self.n_items))  # (I_d, H)
-        return self.model.logits(h, vecs)
+        ids = torch.arange(self.offset, self.offset + self.n_items, device=self.model.pos.weight.device)
+        return self.model.score_histories(histories, self.model.items(ids))  # local ids index the slice
 
 
 def validate(model: SequenceEncoder, corpus: Corpus, batch_size: int) -> dict[str, float]:

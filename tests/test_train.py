@@ -63,3 +63,16 @@ def test_training_reduces_the_loss():
     objective, windows = _setup("ce")
     result = _run(objective, windows, 6, None)
     assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_domain_slice_scores_one_domain_in_its_local_ids():
+    from pipeline.pretrain import DomainSlice
+
+    torch.manual_seed(0)
+    codes = torch.randint(0, 8, (30, 4))
+    model = SequenceEncoder(SASRecConfig(hidden=12, ffn=16, max_len=6), CodeItemEmbedding(codes, 8, 12)).eval()
+    part = DomainSlice(model, offset=10, n_items=12)  # global items 10..21
+    local = [np.array([0, 3]), np.array([11, 2, 5])]
+    expected = model.score_histories([h + 10 for h in local])[:, 10:22]  # the whole corpus, then the slice
+    assert part.max_history == 6
+    assert torch.allclose(part.score_histories(local), expected, atol=1e-5)

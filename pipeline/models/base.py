@@ -8,6 +8,9 @@ import torch
 
 
 class Recommender(Protocol):
+    """Models may also have `max_history` (int): the most recent items of a history they read; the
+    evaluator then sizes its batches by the truncated lengths."""
+
     n_items: int
 
     def score_histories(self, histories: Sequence[np.ndarray]) -> torch.Tensor:

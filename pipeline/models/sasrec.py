@@ -63,13 +63,17 @@ class SequenceEncoder(nn.Module):
         x = self.items(inputs) if item_vectors is None else item_vectors[inputs]  # (B, T, H)
         return self.encode(x)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) input item vectors -> (B, T, H) hidden states (causal)."""
+    def _block_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, H) input item vectors -> (the first block's input (B, T, H), causal mask (T, T))."""
         T = x.shape[1]
         if T > self.cfg.max_len:
             raise ValueError(f"sequence length {T} exceeds max_len {self.cfg.max_len}")
-        x = self.drop(self.norm(x + self.pos.weight[:T]))
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu_(1)
+        return self.drop(self.norm(x + self.pos.weight[:T])), causal
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) input item vectors -> (B, T, H) hidden states (causal)."""
+        x, causal = self._block_inputs(x)
         return self.blocks(x, mask=causal, is_causal=True)  # (B, T, H)
 
     def item_vectors(self) -> torch.Tensor:
@@ -92,12 +96,9 @@ class SequenceEncoder(nn.Module):
         history of ~6 items that is about a third of the evaluation's Transformer work.
         """
         if self.training:
-            raise RuntimeError("last_hidden skips dropout bookkeeping; call it in eval mode")
-        T = inputs.shape[1]
-        if T > self.cfg.max_len:
-            raise ValueError(f"sequence length {T} exceeds max_len {self.cfg.max_len}")
-        x = self.norm(item_vectors[inputs] + self.pos.weight[:T])  # (B, T, H)
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu_(1)
+            raise RuntimeError("last_hidden skips the last block's dropout; call it in eval mode")
+        x, causal = self._block_inputs(item_vectors[inputs])  # (B, T, H), (T, T)
+        T = x.shape[1]
         *body, top = self.blocks.layers
         for layer in body:
             x = layer(x, src_mask=causal, is_causal=True)  # (B, T, H)
@@ -111,12 +112,16 @@ class SequenceEncoder(nn.Module):
         return h[:, 0]  # (B, H)
 
     @torch.no_grad()
-    def score_histories(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
-        """The Recommender protocol: (B, I) scores for each history's next item."""
+    def score_histories(self, histories: Sequence[np.ndarray], item_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """The Recommender protocol: (B, I) scores for each history's next item.
+
+        `item_vectors` (I', H), when given, stands in for the whole item table: histories index into
+        it and the scores are against its rows (one pre-training domain's slice of the corpus).
+        """
         device = self.pos.weight.device
         items, mask = pad_histories(histories, self.cfg.max_len)
         items, mask = items.to(device), mask.to(device)
-        v = self.item_vectors()  # (I, H), once for the inputs and the scores
+        v = self.item_vectors() if item_vectors is None else item_vectors  # (I, H), for inputs and scores
         return self.logits(self.last_hidden(items, mask.sum(1), v), v)  # (B, I)
 
     @property
