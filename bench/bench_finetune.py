@@ -6,7 +6,8 @@ Measured, each in its own process so peak memory is that path's alone:
   the peak resident memory of that process;
 - evaluation: one full pass over the test users (scores for all items, ranks in both protocols);
 - pre-training: sequences (training windows) per second of the contrastive objective on the
-  pre-training corpus, with 1 and with 2 processes (torchrun, gloo).
+  pre-training corpus of configs/stages/pretrain.yaml, with its windows per process and token cap,
+  over 30 steps, with 1 and with 2 processes (torchrun, gloo).
 The peer (RecBole 1.2.1 SASRec, hidden 300, same split, this kind of machine): 189 s per epoch,
 11.2 s per evaluation pass, 5.0 GB peak (shared/REFERENCE.md).
 
@@ -69,7 +70,8 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, hi
             "max_batch_tokens": max_tokens, "threads": torch.get_num_threads()}
 
 
-def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, hidden: int) -> dict | None:
+def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, max_tokens: int,
+                    hidden: int) -> dict | None:
     import numpy as np
     import torch
 
@@ -89,8 +91,8 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     objective = Contrastive(SequenceEncoder(cfg, CodeItemEmbedding(codes, 256, hidden)), 0.07, 0.75, d)
     model = dist.wrap(d, objective)
     opt = torch.optim.Adam(objective.parameters(), lr=1e-3)
-    batches = iterate(corpus.windows, batch_size, 0, 1, d.rank, d.world)
-    times = []
+    batches = iterate(corpus.windows, batch_size, 0, 1, d.rank, d.world, max_tokens)
+    times, windows = [], []
     for step, batch in zip(range(steps + 2), batches):
         start = time.perf_counter()
         loss, _ = model(batch)
@@ -98,10 +100,22 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - start)
-    step_s = float(np.median(times[2:]))  # the first steps warm up allocators
-    seq_per_s = batch_size * d.world / step_s
+        windows.append(len(batch.inputs))
+    # batches differ in size (the token cap shrinks those of long windows): windows over time, not a median
+    # step; the first two steps warm up allocators. Rank 0's windows x world: ranks step in lockstep.
+    seq_per_s = sum(windows[2:]) * d.world / sum(times[2:])
     dist.cleanup(d)
-    return {"seq_per_s": seq_per_s, "step_s": step_s, "batch_per_process": batch_size, "world": d.world} if d.is_main else None
+    return ({"seq_per_s": seq_per_s, "step_s": float(np.mean(times[2:])), "steps": steps,
+             "batch_per_process": batch_size, "max_batch_tokens": max_tokens, "world": d.world}
+            if d.is_main else None)
+
+
+def _pretrain_settings(path: str) -> dict:
+    import yaml
+
+    cfg = yaml.safe_load(Path(path).read_text())
+    return {"domains": cfg["pretrain"]["domains"], "batch_size": cfg["train"]["batch_size"],
+            "max_batch_tokens": cfg["train"].get("max_batch_tokens", 0)}
 
 
 def _sub(args: list[str], torchrun: int = 0) -> dict:
@@ -124,9 +138,9 @@ def main() -> None:
     # the fine-tune stage's defaults (configs/stages/finetune.yaml)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--max-batch-tokens", type=int, default=8192)
-    p.add_argument("--pretrain-domains", nargs="+", default=["amazon2014-beauty", "amazon2018-game"])
-    p.add_argument("--pretrain-steps", type=int, default=10)
-    p.add_argument("--pretrain-batch", type=int, default=512, help="windows per step (split across processes)")
+    p.add_argument("--pretrain-config", default=str(ROOT / "configs" / "stages" / "pretrain.yaml"),
+                   help="pre-training is measured as the stage runs it: its domains, windows per process, token cap")
+    p.add_argument("--pretrain-steps", type=int, default=30)
     p.add_argument("--worker", choices=["finetune", "pretrain"])
     args = p.parse_args()
     art = Path(args.art)
@@ -134,7 +148,9 @@ def main() -> None:
         print(json.dumps(worker_finetune(art, args.epochs, args.batch_size, args.max_batch_tokens, args.hidden)))
         return
     if args.worker == "pretrain":
-        res = worker_pretrain(art, args.pretrain_domains, args.pretrain_steps, args.pretrain_batch, args.hidden)
+        pc = _pretrain_settings(args.pretrain_config)
+        res = worker_pretrain(art, pc["domains"], args.pretrain_steps, pc["batch_size"], pc["max_batch_tokens"],
+                              args.hidden)
         if res is not None:
             print(json.dumps(res))
         return
@@ -143,17 +159,17 @@ def main() -> None:
                         "--max-batch-tokens", str(args.max_batch_tokens)])
     pre = {}
     for world in (1, 2):
-        # the same global batch either way: 2 processes take half each
+        # as the stage runs: each process takes `batch_size` windows per step
         pre[str(world)] = _sub(common + ["--worker", "pretrain", "--pretrain-steps", str(args.pretrain_steps),
-                                         "--pretrain-batch", str(args.pretrain_batch // world),
-                                         "--pretrain-domains", *args.pretrain_domains], torchrun=world)
+                                         "--pretrain-config", args.pretrain_config], torchrun=world)
     result = {
         "hidden": args.hidden,
         "epoch_s": round(ft["epoch_s"], 3),
         "eval_s": round(ft["eval_s"], 3),
         "peak_rss_mb": round(ft["peak_rss_mb"], 1),
         "pretrain_seq_per_s": {w: round(r["seq_per_s"], 1) for w, r in pre.items()},
-        "details": {"finetune": ft, "pretrain": pre, "pretrain_domains": args.pretrain_domains},
+        "details": {"finetune": ft, "pretrain": pre,
+                    "pretrain_domains": _pretrain_settings(args.pretrain_config)["domains"]},
         "peer_recbole_sasrec_h300": {"epoch_s": 189, "eval_s": 11.2, "peak_rss_mb": 5000},
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "load_avg_at_end": os.getloadavg()},

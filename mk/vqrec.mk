@@ -75,6 +75,6 @@ export: $(ART)/$(DOMAIN)/serving/manifest.json
 DEMO_TARGETS += $(ART)/demo-scientific/serving/manifest.json
 
 # ---------------------------------------------------------------- speed and memory (run on a quiet machine)
-results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(ART)/Scientific/codes/manifest.json \
-  $(ART)/amazon2014-beauty/prepared/manifest.json $(ART)/amazon2018-game/prepared/manifest.json | $(INSTALLED)
+results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(CODE_pretrain) configs/stages/pretrain.yaml \
+  $(ART)/Scientific/codes/manifest.json $(foreach d,$(INPUT_DOMAINS.pretrain.default),$(ART)/$(d)/prepared/manifest.json) | $(INSTALLED)
 	$(RUN) bench.bench_finetune --art $(ART) --out $@
