@@ -6,8 +6,8 @@ Measured, each in its own process so peak memory is that path's alone:
   the peak resident memory of that process;
 - evaluation: one full pass over the test users (scores for all items, ranks in both protocols);
 - pre-training: sequences (training windows) per second of the contrastive objective on the
-  pre-training corpus of configs/stages/pretrain.yaml, with its windows per process and token cap,
-  over 30 steps, with 1 and with 2 processes (torchrun, gloo).
+  pre-training corpus of configs/stages/pretrain.yaml, one global batch of its size and token cap
+  (split across processes), over 30 steps, with 1 and with 2 processes (torchrun, gloo).
 The peer (RecBole 1.2.1 SASRec, hidden 300, same split, this kind of machine): 189 s per epoch,
 11.2 s per evaluation pass, 5.0 GB peak (shared/REFERENCE.md).
 
@@ -102,7 +102,7 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
         times.append(time.perf_counter() - start)
         windows.append(len(batch.inputs))
     # batches differ in size (the token cap shrinks those of long windows): windows over time, not a median
-    # step; the first two steps warm up allocators. Rank 0's windows x world: ranks step in lockstep.
+    # step; the first two steps warm up allocators. Ranks step in lockstep, so rank 0's windows x world.
     seq_per_s = sum(windows[2:]) * d.world / sum(times[2:])
     dist.cleanup(d)
     return ({"seq_per_s": seq_per_s, "step_s": float(np.mean(times[2:])), "steps": steps,
@@ -139,7 +139,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--max-batch-tokens", type=int, default=8192)
     p.add_argument("--pretrain-config", default=str(ROOT / "configs" / "stages" / "pretrain.yaml"),
-                   help="pre-training is measured as the stage runs it: its domains, windows per process, token cap")
+                   help="pre-training is measured on the stage's domains, batch size and token cap")
     p.add_argument("--pretrain-steps", type=int, default=30)
     p.add_argument("--worker", choices=["finetune", "pretrain"])
     args = p.parse_args()
@@ -149,8 +149,12 @@ def main() -> None:
         return
     if args.worker == "pretrain":
         pc = _pretrain_settings(args.pretrain_config)
-        res = worker_pretrain(art, pc["domains"], args.pretrain_steps, pc["batch_size"], pc["max_batch_tokens"],
-                              args.hidden)
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        # one global batch whatever the process count (the stage's windows and token cap, split across
+        # processes), so 1 and 2 processes do the same work per step: more processes would otherwise
+        # also mean more in-batch negatives per position
+        res = worker_pretrain(art, pc["domains"], args.pretrain_steps, pc["batch_size"] // world,
+                              pc["max_batch_tokens"] // world, args.hidden)
         if res is not None:
             print(json.dumps(res))
         return
@@ -159,7 +163,6 @@ def main() -> None:
                         "--max-batch-tokens", str(args.max_batch_tokens)])
     pre = {}
     for world in (1, 2):
-        # as the stage runs: each process takes `batch_size` windows per step
         pre[str(world)] = _sub(common + ["--worker", "pretrain", "--pretrain-steps", str(args.pretrain_steps),
                                          "--pretrain-config", args.pretrain_config], torchrun=world)
     result = {
