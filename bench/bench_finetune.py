@@ -6,7 +6,7 @@ Measured, each in its own process so peak memory is that path's alone:
   the peak resident memory of that process;
 - evaluation: one full pass over the test users (scores for all items, ranks in both protocols);
 - pre-training: sequences (training windows) per second of the contrastive objective on the
-  pre-training corpus of configs/stages/pretrain.yaml, one global batch of its size and token cap
+  pre-training corpus of the stage's resolved config, one global batch of its size and token cap
   (split across processes), over 30 steps, with 1 and with 2 processes (torchrun, gloo).
 The peer (RecBole 1.2.1 SASRec, hidden 300, same split, this kind of machine): 189 s per epoch,
 11.2 s per evaluation pass, 5.0 GB peak (shared/REFERENCE.md).
@@ -106,16 +106,17 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     seq_per_s = sum(windows[2:]) * d.world / sum(times[2:])
     dist.cleanup(d)
     return ({"seq_per_s": seq_per_s, "step_s": float(np.mean(times[2:])), "steps": steps,
-             "batch_per_process": batch_size, "max_batch_tokens": max_tokens, "world": d.world}
+             "batch_per_process": batch_size, "max_batch_tokens": max_tokens, "world": d.world, "domains": domains}
             if d.is_main else None)
 
 
 def _pretrain_settings(path: str) -> dict:
-    import yaml
+    """The pre-training stage's resolved config (what `make pretrain` runs), not the raw YAML layers."""
+    from pipeline import artifacts
 
-    cfg = yaml.safe_load(Path(path).read_text())
+    cfg = artifacts.read_json(path)
     return {"domains": cfg["pretrain"]["domains"], "batch_size": cfg["train"]["batch_size"],
-            "max_batch_tokens": cfg["train"].get("max_batch_tokens", 0)}
+            "max_batch_tokens": cfg["train"]["max_batch_tokens"]}
 
 
 def _sub(args: list[str], torchrun: int = 0) -> dict:
@@ -138,8 +139,8 @@ def main() -> None:
     # the fine-tune stage's defaults (configs/stages/finetune.yaml)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--max-batch-tokens", type=int, default=8192)
-    p.add_argument("--pretrain-config", default=str(ROOT / "configs" / "stages" / "pretrain.yaml"),
-                   help="pre-training is measured on the stage's domains, batch size and token cap")
+    p.add_argument("--pretrain-config", default="artifacts/pretrain/config/pretrain.default.json",
+                   help="the pre-training stage's resolved config: its domains, batch size and token cap")
     p.add_argument("--pretrain-steps", type=int, default=30)
     p.add_argument("--worker", choices=["finetune", "pretrain"])
     args = p.parse_args()
@@ -171,8 +172,7 @@ def main() -> None:
         "eval_s": round(ft["eval_s"], 3),
         "peak_rss_mb": round(ft["peak_rss_mb"], 1),
         "pretrain_seq_per_s": {w: round(r["seq_per_s"], 1) for w, r in pre.items()},
-        "details": {"finetune": ft, "pretrain": pre,
-                    "pretrain_domains": _pretrain_settings(args.pretrain_config)["domains"]},
+        "details": {"finetune": ft, "pretrain": pre, "pretrain_domains": pre["1"]["domains"]},
         "peer_recbole_sasrec_h300": {"epoch_s": 189, "eval_s": 11.2, "peak_rss_mb": 5000},
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "load_avg_at_end": os.getloadavg()},

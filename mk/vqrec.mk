@@ -75,6 +75,6 @@ export: $(ART)/$(DOMAIN)/serving/manifest.json
 DEMO_TARGETS += $(ART)/demo-scientific/serving/manifest.json
 
 # ---------------------------------------------------------------- speed and memory (run on a quiet machine)
-results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(CODE_pretrain) configs/stages/pretrain.yaml \
+results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(CODE_pretrain) $(ART)/pretrain/config/pretrain.default.json \
   $(ART)/Scientific/codes/manifest.json $(foreach d,$(INPUT_DOMAINS.pretrain.default),$(ART)/$(d)/prepared/manifest.json) | $(INSTALLED)
-	$(RUN) bench.bench_finetune --art $(ART) --out $@
+	$(RUN) bench.bench_finetune --art $(ART) --pretrain-config $(ART)/pretrain/config/pretrain.default.json --out $@
