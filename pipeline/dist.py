@@ -60,16 +60,37 @@ def all_gather_cat(d: Dist, x: torch.Tensor) -> tuple[torch.Tensor, int]:
     """
     if not d.active:
         return x, 0
-    import torch.distributed.nn.functional as dfn
-
     n = torch.tensor([x.shape[0]], device=x.device)
     sizes = [torch.zeros_like(n) for _ in range(d.world)]
     tdist.all_gather(sizes, n)
     sizes = [int(s) for s in sizes]
-    pad = max(sizes) - x.shape[0]
-    padded = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))]) if pad else x
-    parts = dfn.all_gather(padded)
-    return torch.cat([p[:s] for p, s in zip(parts, sizes)]), sum(sizes[:d.rank])
+    offset = sum(sizes[:d.rank])
+    return _AllGatherCat.apply(x, sizes, offset), offset
+
+
+class _AllGatherCat(torch.autograd.Function):
+    """all_gather with a backward that hands each rank the summed gradient of its own rows.
+
+    (torch.distributed.nn.functional.all_gather does the same but is deprecated, and the
+    functional-collective replacement needs a reduce-scatter that gloo lacks; an all-reduce of
+    the (sum N_r, ...) gradient works on gloo and nccl alike, and these tensors are small.)
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, sizes: list[int], offset: int) -> torch.Tensor:
+        ctx.rows = (offset, x.shape[0])
+        pad = max(sizes) - x.shape[0]
+        padded = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))]) if pad else x.contiguous()
+        parts = [torch.empty_like(padded) for _ in sizes]
+        tdist.all_gather(parts, padded)
+        return torch.cat([p[:s] for p, s in zip(parts, sizes)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.contiguous().clone()
+        tdist.all_reduce(grad)
+        lo, n = ctx.rows
+        return grad[lo:lo + n], None, None
 
 
 def all_reduce_sum(d: Dist, x: torch.Tensor) -> torch.Tensor:
