@@ -2,8 +2,9 @@
 
 Measured, each in its own process so peak memory is that path's alone:
 - fine-tune: seconds per training epoch (cross-entropy over all items, every position of every
-  training window, the configured batch size) of the code-embedding model at hidden 300, and
-  the peak resident memory of that process;
+  training window, the batch size and token cap of the fine-tune stage's resolved config) of the
+  code-embedding model at hidden 300, and the peak resident memory of that process (training,
+  then evaluation);
 - evaluation: one full pass over the test users (scores for all items, ranks in both protocols);
 - pre-training: sequences (training windows) per second of the contrastive objective on the
   pre-training corpus of the stage's resolved config, one global batch of its size and token cap
@@ -11,7 +12,7 @@ Measured, each in its own process so peak memory is that path's alone:
 The peer (RecBole 1.2.1 SASRec, hidden 300, same split, this kind of machine): 189 s per epoch,
 11.2 s per evaluation pass, 5.0 GB peak (shared/REFERENCE.md).
 
-    python bench/bench_finetune.py --out results/bench_finetune.json
+    make results/bench_finetune.json
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, hidden: int) -> dict:
+def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, eval_batch: int, hidden: int) -> dict:
     import numpy as np
     import torch
 
@@ -42,6 +43,7 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, hi
     from pipeline.data.domain import Domain
     from pipeline.data.split import leave_one_out
     from pipeline.evaluation import evaluate
+    from pipeline.memory import release_free_memory
     from pipeline.models.item_embedding import CodeItemEmbedding
     from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
     from pipeline.objectives import NextItemCE
@@ -58,16 +60,17 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, hi
                  desc="bench")
     epoch_s = [row["train_s"] for row in result.history]
     model.eval()
-    evaluate(model, split.test, batch_size=2048)  # warm-up
+    release_free_memory()  # as the fine-tune stage does before each validation
+    evaluate(model, split.test, batch_size=eval_batch)  # warm-up
     evals = []
     for _ in range(3):
         start = time.perf_counter()
-        evaluate(model, split.test, batch_size=2048)
+        evaluate(model, split.test, batch_size=eval_batch)
         evals.append(time.perf_counter() - start)
     return {"epoch_s_all": epoch_s, "epoch_s": float(np.median(epoch_s[1:] if len(epoch_s) > 1 else epoch_s)),
             "eval_s_all": evals, "eval_s": float(np.median(evals)), "peak_rss_mb": _peak_rss_mb(),
             "windows": len(windows), "targets": windows.n_targets(), "batch_size": batch_size,
-            "max_batch_tokens": max_tokens, "threads": torch.get_num_threads()}
+            "max_batch_tokens": max_tokens, "eval_batch_size": eval_batch, "threads": torch.get_num_threads()}
 
 
 def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, max_tokens: int,
@@ -110,6 +113,15 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
             if d.is_main else None)
 
 
+def _finetune_settings(path: str) -> dict:
+    """The fine-tune stage's resolved config for Scientific (what `make finetune` runs)."""
+    from pipeline import artifacts
+
+    cfg = artifacts.read_json(path)
+    return {"batch_size": cfg["train"]["batch_size"], "max_batch_tokens": cfg["train"]["max_batch_tokens"],
+            "eval_batch_size": cfg["finetune"]["eval_batch_size"]}
+
+
 def _pretrain_settings(path: str) -> dict:
     """The pre-training stage's resolved config (what `make pretrain` runs), not the raw YAML layers."""
     from pipeline import artifacts
@@ -136,9 +148,8 @@ def main() -> None:
     p.add_argument("--out", default="results/bench_finetune.json")
     p.add_argument("--hidden", type=int, default=300)
     p.add_argument("--epochs", type=int, default=4)
-    # the fine-tune stage's defaults (configs/stages/finetune.yaml)
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--max-batch-tokens", type=int, default=8192)
+    p.add_argument("--finetune-config", default="artifacts/Scientific/config/finetune.vqrec_pretrained.json",
+                   help="the fine-tune stage's resolved config: its batch size, token cap and evaluation batch")
     p.add_argument("--pretrain-config", default="artifacts/pretrain/config/pretrain.default.json",
                    help="the pre-training stage's resolved config: its domains, batch size and token cap")
     p.add_argument("--pretrain-steps", type=int, default=30)
@@ -146,7 +157,9 @@ def main() -> None:
     args = p.parse_args()
     art = Path(args.art)
     if args.worker == "finetune":
-        print(json.dumps(worker_finetune(art, args.epochs, args.batch_size, args.max_batch_tokens, args.hidden)))
+        fc = _finetune_settings(args.finetune_config)
+        print(json.dumps(worker_finetune(art, args.epochs, fc["batch_size"], fc["max_batch_tokens"],
+                                         fc["eval_batch_size"], args.hidden)))
         return
     if args.worker == "pretrain":
         pc = _pretrain_settings(args.pretrain_config)
@@ -160,8 +173,7 @@ def main() -> None:
             print(json.dumps(res))
         return
     common = ["--art", str(art), "--hidden", str(args.hidden)]
-    ft = _sub(common + ["--worker", "finetune", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                        "--max-batch-tokens", str(args.max_batch_tokens)])
+    ft = _sub(common + ["--worker", "finetune", "--epochs", str(args.epochs), "--finetune-config", args.finetune_config])
     pre = {}
     for world in (1, 2):
         pre[str(world)] = _sub(common + ["--worker", "pretrain", "--pretrain-steps", str(args.pretrain_steps),

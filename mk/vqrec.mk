@@ -24,7 +24,7 @@ DOMAIN_STAGES += $(addprefix finetune.,$(FT_RUNS))
 CODE_train := pipeline/train.py pipeline/dist.py pipeline/objectives.py pipeline/losses.py pipeline/data/batching.py \
 	pipeline/models/sasrec.py pipeline/models/item_embedding.py pipeline/models/checkpoint.py pipeline/evaluation.py
 CODE_pretrain := stages/pretrain.py $(CODE_common) $(CODE_train) pipeline/pretrain.py pipeline/codes.py
-CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetune.py pipeline/models/sinkhorn.py
+CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetune.py pipeline/models/sinkhorn.py pipeline/memory.py
 
 .PHONY: pretrain finetune export
 
@@ -76,5 +76,7 @@ DEMO_TARGETS += $(ART)/demo-scientific/serving/manifest.json
 
 # ---------------------------------------------------------------- speed and memory (run on a quiet machine)
 results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(CODE_pretrain) $(ART)/pretrain/config/pretrain.default.json \
+  $(ART)/Scientific/config/finetune.vqrec_pretrained.json \
   $(ART)/Scientific/codes/manifest.json $(foreach d,$(INPUT_DOMAINS.pretrain.default),$(ART)/$(d)/prepared/manifest.json) | $(INSTALLED)
-	$(RUN) bench.bench_finetune --art $(ART) --pretrain-config $(ART)/pretrain/config/pretrain.default.json --out $@
+	$(RUN) bench.bench_finetune --art $(ART) --pretrain-config $(ART)/pretrain/config/pretrain.default.json \
+	  --finetune-config $(ART)/Scientific/config/finetune.vqrec_pretrained.json --out $@

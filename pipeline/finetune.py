@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from pipeline import dist
+from pipeline.memory import release_free_memory
 from pipeline.config import ConfigError
 from pipeline.data.batching import Windows, iterate
 from pipeline.data.split import EvalSet
@@ -149,6 +150,7 @@ def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: Fi
     cfg = train_cfg if max_minutes is None else dataclasses.replace(train_cfg, max_minutes=max_minutes)
 
     def validate() -> float:
+        release_free_memory()  # what the epoch's steps freed, before the evaluation allocates its own
         return evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()["history_kept"]["ndcg@10"]
 
     def batches(epoch: int):
