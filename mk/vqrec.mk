@@ -46,11 +46,15 @@ $(foreach r,$(PRETRAIN_RUNS),$(eval $(call PRETRAIN_RULE,$(r))))
 pretrain: $(ART)/pretrain/$(PRETRAIN_RUN)/manifest.json
 
 # ---------------------------------------------------------------- fine-tuning runs (per domain and run)
-# Every run gets the domain's codes and text (each reads what its config needs) and, when it has one,
-# its pre-trained model.
+# A run gets the item inputs its config's finetune.item_embedding reads (FT_READS: code runs the
+# domain's codes, text_only its text embeddings, sasrec_id neither, so new codes do not retrain it;
+# the stage refuses a run whose input is missing) and, when it has one, its pre-trained model.
+FT_READS.sasrec_id :=
+FT_READS.text_only := text
+ft_reads = $(if $(filter undefined,$(origin FT_READS.$(1))),codes,$(FT_READS.$(1)))
 define FINETUNE_RULE
-$(ART)/$(1)/models/$(2)/manifest.json: $(ART)/$(1)/config/finetune.$(2).json $(ART)/$(1)/prepared/manifest.json $(ART)/$(1)/text/manifest.json $(ART)/$(1)/codes/manifest.json $(if $(call pretrain_of,$(1),$(2)),$(ART)/pretrain/$(call pretrain_of,$(1),$(2))/manifest.json) $(CODE_finetune) | $(INSTALLED)
-	$$(LAUNCH) stages.finetune --config $$< --prepared $(ART)/$(1)/prepared --codes $(ART)/$(1)/codes --text $(ART)/$(1)/text $(if $(call pretrain_of,$(1),$(2)),--pretrained $(ART)/pretrain/$(call pretrain_of,$(1),$(2))) --out $$(@D)
+$(ART)/$(1)/models/$(2)/manifest.json: $(ART)/$(1)/config/finetune.$(2).json $(ART)/$(1)/prepared/manifest.json $(foreach k,$(call ft_reads,$(2)),$(ART)/$(1)/$(k)/manifest.json) $(if $(call pretrain_of,$(1),$(2)),$(ART)/pretrain/$(call pretrain_of,$(1),$(2))/manifest.json) $(CODE_finetune) | $(INSTALLED)
+	$$(LAUNCH) stages.finetune --config $$< --prepared $(ART)/$(1)/prepared $(foreach k,$(call ft_reads,$(2)),--$(k) $(ART)/$(1)/$(k)) $(if $(call pretrain_of,$(1),$(2)),--pretrained $(ART)/pretrain/$(call pretrain_of,$(1),$(2))) --out $$(@D)
 endef
 $(foreach d,$(DEMO_TEXT_DOMAINS) Scientific,$(foreach r,$(FT_RUNS),$(eval $(call FINETUNE_RULE,$(d),$(r)))))
 

@@ -2,7 +2,8 @@
 
 The codec is fitted on the training-split items only (`train_on: strict`) and applied to all
 items, including those with no interactions. Outputs: `codes.npy` (n_items, D) uint8,
-`codec.safetensors` (rotation, center, centroids as plain arrays), `stats.json`.
+`codec.safetensors` (rotation, center, centroids as plain arrays), `stats.json`. With
+`resolve_collisions` (default) no two items share a tuple (see pipeline/codes.py).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import artifacts
-from pipeline.codes import Codec, CodesConfig, code_stats, fit_codec
+from pipeline.codes import Codec, CodesConfig, code_stats, fit_codec, resolve_collisions
 from pipeline.data.domain import Domain
 from pipeline.data.split import leave_one_out
 from pipeline.settings import section
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         codec = fit_codec(emb[train_items], codes_cfg, seed=cfg["seed"])
     fit_s = time.perf_counter() - start
     codes = codec.encode(emb)
+    nearest_stats = code_stats(codec, emb, codes)
+    moved = 0
+    if codes_cfg.resolve_collisions:
+        codes, moved = resolve_collisions(codec, emb, codes)
+        log.info("collisions resolved: %d of %d items moved one sub-space to a free tuple", moved, len(codes))
     with artifacts.OutputFolder(args.out, "codes", cfg, inputs) as out:
         artifacts.save_npy(out.path("codes.npy"), codes)
         codec.save(out.path("codec.safetensors"))
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             "opq_train_s": round(fit_s, 3),
             "train_items": int(len(train_items)),
             "all": code_stats(codec, emb, codes),
+            "nearest": nearest_stats,  # every item at its nearest centroids, before resolving collisions
+            "moved_to_resolve_collisions": moved,
             "train": code_stats(codec, emb[train_items], codes[train_items]),
         }
         artifacts.write_json(out.path("stats.json"), stats)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pipeline import artifacts, dist
-from pipeline.codes import CodesConfig, code_stats, fit_codec
+from pipeline.codes import CodesConfig, code_stats, fit_codec, resolve_collisions
 from pipeline.config import ConfigError
 from pipeline.data.domain import Domain
 from pipeline.models import checkpoint, sasrec
@@ -95,7 +95,10 @@ def _codes(folder: Path, emb: np.ndarray, train_items: np.ndarray, cfg: CodesCon
     codec = fit_codec(emb[train_items], cfg, seed)
     fit_s = time.perf_counter() - start
     codes = codec.encode(emb)
-    stats = {"opq_train_s": round(fit_s, 3), "train_items": int(len(train_items)), "all": code_stats(codec, emb, codes)}
+    stats = {"opq_train_s": round(fit_s, 3), "train_items": int(len(train_items)), "nearest": code_stats(codec, emb, codes)}
+    if cfg.resolve_collisions:
+        codes, stats["moved_to_resolve_collisions"] = resolve_collisions(codec, emb, codes)
+    stats["all"] = code_stats(codec, emb, codes)
     codec.save(folder / "codec.safetensors")
     artifacts.save_npy(folder / "codes.npy", codes)
     artifacts.write_json(folder / "stats.json", stats)  # written last: marks the folder complete

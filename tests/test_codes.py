@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.codes import Codec, CodesConfig, code_stats, codec_from_index, fit_codec, index_codes, train_index
+from pipeline.codes import (Codec, CodesConfig, code_stats, codec_from_index, fit_codec, index_codes, resolve_collisions,
+                            train_index)
 
 CFG = CodesConfig(n_subspaces=8, n_centroids=256, opq_iterations=5, threads=1)
 
@@ -118,6 +119,67 @@ def test_collision_statistics_on_a_hand_made_example():
     assert stats["recon_mse"] == pytest.approx(0.25 / 6)
     assert stats["recon_error"] == pytest.approx(0.25 / (x ** 2).sum())
     np.testing.assert_array_equal(codec.encode(codec.decode(codes)), codes)
+
+
+def test_distances_match_a_direct_computation(fitted):
+    x, _, codec = fitted
+    dists = codec.distances(x[:20])  # (20, D, M)
+    y = codec._project(x[:20]).reshape(20, codec.n_subspaces, -1)
+    direct = ((y[:, :, None, :] - codec.centroids[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(dists, direct, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(dists.argmin(-1), codec.encode(x[:20]))
+
+
+def test_resolving_collisions_on_a_hand_made_example():
+    # D=2 sub-spaces of 1 dim, M=4 centroids at 0, 1, 2, 3; identity rotation, zero centre
+    centroids = np.tile(np.arange(4, dtype=np.float32)[None, :, None], (2, 1, 1))
+    codec = Codec(np.eye(2, dtype=np.float32), np.zeros(2, np.float32), centroids)
+    x = np.array([[0.2, 0.0],    # code (0, 0), error 0.04
+                  [0.0, 0.1],    # code (0, 0), error 0.01: nearest of the group, keeps (0, 0)
+                  [0.0, 0.45],   # code (0, 0): the cheapest move is sub-space 1 to centroid 1 (+0.1)
+                  [3.0, 3.0],    # alone: untouched
+                  [0.2, 0.0]], dtype=np.float32)  # identical to item 0: must still get its own tuple
+    codes = codec.encode(x)
+    np.testing.assert_array_equal(codes[:3], 0)
+    new, moved = resolve_collisions(codec, x, codes)
+    assert moved == 3 and code_stats(codec, x, new)["distinct_codes"] == 5
+    np.testing.assert_array_equal(new[1], [0, 0])
+    np.testing.assert_array_equal(new[2], [0, 1])
+    np.testing.assert_array_equal(new[3], [3, 3])
+    # item 0: the cheapest change is sub-space 0 to centroid 1 (+0.6); item 4 (the same point) finds
+    # it and sub-space 1 to centroid 1 (+1.0, item 2's) taken; changing both (+1.6) beats any other
+    # single change (sub-space 0 to centroid 2: +3.2)
+    np.testing.assert_array_equal(new[0], [1, 0])
+    np.testing.assert_array_equal(new[4], [1, 1])
+    np.testing.assert_array_equal(codes[:3], 0)  # the input is not modified
+
+
+def test_a_group_larger_than_the_one_change_tuples_still_gets_distinct_codes():
+    # D=2, M=4: from (0, 0) only 6 tuples are one change away; 12 identical items need two changes
+    centroids = np.tile(np.arange(4, dtype=np.float32)[None, :, None], (2, 1, 1))
+    codec = Codec(np.eye(2, dtype=np.float32), np.zeros(2, np.float32), centroids)
+    x = np.zeros((12, 2), dtype=np.float32)
+    new, moved = resolve_collisions(codec, x, codec.encode(x))
+    assert moved == 11 and len({tuple(r) for r in new}) == 12
+    # the cost of a tuple is its squared distance from (0, 0): the 12 items hold the 12 cheapest tuples
+    costs = sorted((new.astype(float) ** 2).sum(1))
+    assert costs == sorted((np.stack(np.meshgrid(np.arange(4), np.arange(4)), -1).reshape(-1, 2) ** 2).sum(1))[:12]
+    with pytest.raises(ValueError, match="no free code tuple"):
+        resolve_collisions(codec, np.zeros((17, 2), dtype=np.float32), np.zeros((17, 2), dtype=np.uint8))
+
+
+def test_resolving_collisions_moves_only_colliding_items_and_adds_little_error(fitted):
+    x, _, codec = fitted
+    dup = np.concatenate([x, x[:50]])  # 50 exact duplicates on top of any natural collisions
+    codes = codec.encode(dup)
+    new, moved = resolve_collisions(codec, dup, codes)
+    before, after = code_stats(codec, dup, codes), code_stats(codec, dup, new)
+    assert before["items_in_collisions"] >= 100
+    assert after["distinct_codes"] == len(dup) and moved == len(dup) - before["distinct_codes"]
+    changed = (new != codes).sum(1)
+    assert set(np.unique(changed)) <= {0, 1}  # a moved item changes exactly one sub-space
+    assert changed.sum() == moved
+    assert after["recon_mse"] < before["recon_mse"] * 1.05
 
 
 @pytest.mark.parametrize("cfg, n, d, message", [

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline import artifacts
-from pipeline.codes import Codec
+from pipeline.codes import Codec, resolve_collisions
 from pipeline.data.domain import Domain, subset
 from pipeline.data.split import leave_one_out
 from stages import codes as codes_stage
@@ -146,7 +146,10 @@ def test_codes_fit_only_on_training_items(prepared, tmp_path):
     codec = Codec.load(tmp_path / "codes" / "codec.safetensors")
     codes = artifacts.load_npy(tmp_path / "codes" / "codes.npy")
     assert codes.shape == (domain.n_items, 8) and codes.dtype == np.uint8
-    np.testing.assert_array_equal(codes, codec.encode(emb))
+    nearest = codec.encode(emb)
+    np.testing.assert_array_equal(codes, resolve_collisions(codec, emb, nearest)[0])
+    assert summary["all"]["distinct_codes"] == domain.n_items  # resolve_collisions is on by default
+    assert (codes != nearest).any(1).sum() == summary["moved_to_resolve_collisions"]
 
     # held-out items far away from everything: a strict fit must not notice them
     wild = emb.copy()
