@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         codec = fit_codec(emb[train_items], codes_cfg, seed=cfg["seed"])
     fit_s = time.perf_counter() - start
     codes = codec.encode(emb)
-    nearest_stats = code_stats(codec, emb, codes)
+    # the codec's own collisions, before resolving them (comparable with VQ-Rec's published indexes)
+    nearest_stats = {"all": code_stats(codec, emb, codes),
+                     "train": code_stats(codec, emb[train_items], codes[train_items])}
     moved = 0
     if codes_cfg.resolve_collisions:
         codes, moved = resolve_collisions(codec, emb, codes)
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             "opq_train_s": round(fit_s, 3),
             "train_items": int(len(train_items)),
             "all": code_stats(codec, emb, codes),
-            "nearest": nearest_stats,  # every item at its nearest centroids, before resolving collisions
+            "nearest": nearest_stats,  # every item at its nearest centroids
             "moved_to_resolve_collisions": moved,
             "train": code_stats(codec, emb[train_items], codes[train_items]),
         }

@@ -24,10 +24,15 @@ def main(argv: list[str] | None = None) -> int:
             "encode_threads": text["threads"],  # speeds at different thread counts do not compare
             "encode_precision": text["precision"],
             "opq_train_s": codes["opq_train_s"],
+            # the codec's own collisions (each item at its nearest centroids), then what the codes hold
+            # after resolving them (codes.resolve_collisions)
+            "nearest_distinct_codes": codes["nearest"]["all"]["distinct_codes"],
+            "train_items": codes["train_items"],
+            "nearest_train_distinct_codes": codes["nearest"]["train"]["distinct_codes"],
+            "moved_to_resolve_collisions": codes["moved_to_resolve_collisions"],
             "distinct_codes": codes["all"]["distinct_codes"],
             "recon_error": round(codes["all"]["recon_error"], 5),
-            "train_items": codes["train_items"],
-            "train_distinct_codes": codes["train"]["distinct_codes"],
+            "nearest_recon_error": round(codes["nearest"]["all"]["recon_error"], 5),
             "encoder": text["model"],
             "device": text["device"],
         }
