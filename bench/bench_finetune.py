@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -178,6 +177,8 @@ def main() -> None:
     for world in (1, 2):
         pre[str(world)] = _sub(common + ["--worker", "pretrain", "--pretrain-steps", str(args.pretrain_steps),
                                          "--pretrain-config", args.pretrain_config], torchrun=world)
+    from pipeline import machine
+
     result = {
         "hidden": args.hidden,
         "epoch_s": round(ft["epoch_s"], 3),
@@ -186,8 +187,7 @@ def main() -> None:
         "pretrain_seq_per_s": {w: round(r["seq_per_s"], 1) for w, r in pre.items()},
         "details": {"finetune": ft, "pretrain": pre, "pretrain_domains": pre["1"]["domains"]},
         "peer_recbole_sasrec_h300": {"epoch_s": 189, "eval_s": 11.2, "peak_rss_mb": 5000},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "load_avg_at_end": os.getloadavg()},
+        "machine": machine.describe(),  # load average at the end
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -96,16 +96,18 @@ def main() -> int:
     p.add_argument("--worker", choices=["train", "generate"])
     p.add_argument("--length", type=int)
     args = p.parse_args()
+    sys.path.insert(0, str(ROOT))
     if args.worker:
-        sys.path.insert(0, str(ROOT))
         print(json.dumps((train_worker if args.worker == "train" else generate_worker)(args.length)))
         return 0
     import torch
 
+    from pipeline import machine
+
     started = os.getloadavg()
     result = {
         "threads": torch.get_num_threads(),
-        "cpu": os.cpu_count(),
+        "machine": machine.describe(),
         "load_average_before": [round(x, 2) for x in started],
         "training": [run("train", L) for L in (20, 100)],
         "generation": [run("generate", L) for L in (20, 100)],

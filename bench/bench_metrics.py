@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -18,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from pipeline import artifacts
+from pipeline import artifacts, machine
 from pipeline.data.split import EvalSet
 from pipeline.evaluation import evaluate
 
@@ -57,11 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     runs, cpu = runs[1:], cpu[1:]
     result = {"users": USERS, "items": ITEMS, "batch_size": args.batch_size, "rank_s_median": statistics.median(runs),
               "rank_s_runs": [round(r, 4) for r in runs], "evaluate_cpu_s_median": statistics.median(cpu),
-              "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-              "load_average_1min": os.getloadavg()[0]}
+              "machine": machine.describe()}
     artifacts.write_json(args.out, result)
     print(f"metric part, both protocols, {USERS} users x {ITEMS} items: median {result['rank_s_median']:.3f}s wall, "
-          f"{result['evaluate_cpu_s_median']:.3f}s CPU over {args.repeats} runs (load {result['load_average_1min']:.1f}) "
+          f"{result['evaluate_cpu_s_median']:.3f}s CPU over {args.repeats} runs (load {result['machine']['load_avg'][0]:.1f}) "
           f"-> {args.out}")
     return 0
 
