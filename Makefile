@@ -73,7 +73,7 @@ $(foreach c,$(DOMAIN_CONFIGS),$(eval $(c): $(ART)/%/config/.resolve ;))
 
 # ---------------------------------------------------------------- per-domain stages
 CODE_prepare := stages/prepare.py $(CODE_common) $(wildcard pipeline/data/*.py)
-CODE_encode := stages/encode.py $(CODE_common) pipeline/text.py pipeline/data/domain.py
+CODE_encode := stages/encode.py $(CODE_common) pipeline/text.py pipeline/machine.py pipeline/data/domain.py
 CODE_codes := stages/codes.py $(CODE_common) pipeline/codes.py pipeline/data/split.py pipeline/data/domain.py
 
 $(ART)/%/prepared/manifest.json: $(ART)/%/config/prepare.json $(CODE_prepare) | $(INSTALLED)
@@ -94,7 +94,7 @@ results/codes.json: $(foreach d,$(TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json)
 	$(RUN) stages.collect_codes --art $(ART) --domains $(TEXT_DOMAINS) --out $@
 
 # CPU-bound and timed: run it on a quiet machine (the JSON records the load average before and after)
-results/bench_encode.json: bench/bench_encode.py pipeline/text.py pipeline/codes.py | $(INSTALLED)
+results/bench_encode.json: bench/bench_encode.py pipeline/text.py pipeline/machine.py pipeline/codes.py | $(INSTALLED)
 	$(RUN) bench.bench_encode --out $@
 
 # ---------------------------------------------------------------- demo and tests

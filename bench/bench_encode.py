@@ -31,7 +31,8 @@ import numpy as np
 from pipeline import artifacts
 from pipeline.codes import CodesConfig, fit_codec
 from pipeline.data.recbole import read_unisrec
-from pipeline.text import EncodeConfig, TextEncoder, cpu_flags, encode_texts, model_path
+from pipeline.machine import cpu_flags
+from pipeline.text import EncodeConfig, TextEncoder, encode_texts, model_path
 
 log = logging.getLogger("bench_encode")
 

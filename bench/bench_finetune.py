@@ -9,6 +9,8 @@ Measured, each in its own process so peak memory is that path's alone:
 - pre-training: sequences (training windows) per second of the contrastive objective on the
   pre-training corpus of the stage's resolved config, one global batch of its size and token cap
   (split across processes), over 30 steps, with 1 and with 2 processes (torchrun, gloo).
+All in the precision the stages' configs resolve to here (`train.precision`); where bf16 runs on
+native units, the fine-tune and 1-process pre-training are measured again in the other precision.
 The peer (RecBole 1.2.1 SASRec, hidden 300, same split, this kind of machine): 189 s per epoch,
 11.2 s per evaluation pass, 5.0 GB peak (shared/REFERENCE.md).
 
@@ -33,7 +35,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, eval_batch: int, hidden: int) -> dict:
+def _rss_mb() -> float:
+    """Resident memory now (VmRSS), MB; the peak so far is `_peak_rss_mb`."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS line in /proc/self/status")
+
+
+def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, eval_batch: int, hidden: int,
+                    precision: str) -> dict:
     import numpy as np
     import torch
 
@@ -48,18 +59,24 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     from pipeline.objectives import NextItemCE
     from pipeline.train import TrainConfig, fit
 
+    memory = {"imports": _rss_mb()}  # torch and our modules
     domain = Domain.load(art / "Scientific" / "prepared")
     split = leave_one_out(domain)
     codes = artifacts.load_npy(art / "Scientific" / "codes" / "codes.npy", mmap=False)
     cfg = SASRecConfig(hidden=hidden)
     model = SequenceEncoder(cfg, CodeItemEmbedding(torch.as_tensor(codes.astype(np.int64)), 256, hidden))
     windows = make_windows(split.train_offsets, split.train_items, cfg.max_len)
-    tc = TrainConfig(epochs=epochs, batch_size=batch_size, max_batch_tokens=max_tokens, lr=1e-3, patience=0)
+    memory["setup"] = _rss_mb()  # + pyarrow, the tables, the split, the codes, the model
+    tc = TrainConfig(epochs=epochs, batch_size=batch_size, max_batch_tokens=max_tokens, lr=1e-3, patience=0,
+                     precision=precision)
     result = fit(NextItemCE(model), tc, lambda e: iterate(windows, batch_size, 0, e, max_tokens=max_tokens), dist.Dist(),
                  desc="bench")
     epoch_s = [row["train_s"] for row in result.history]
+    memory["training_peak"] = _peak_rss_mb()
+    memory["after_training"] = _rss_mb()  # what the allocator keeps of the epochs' activations
     model.eval()
     release_free_memory()  # as the fine-tune stage does before each validation
+    memory["after_trim"] = _rss_mb()
     evaluate(model, split.test, batch_size=eval_batch)  # warm-up
     evals = []
     for _ in range(3):
@@ -68,12 +85,14 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
         evals.append(time.perf_counter() - start)
     return {"epoch_s_all": epoch_s, "epoch_s": float(np.median(epoch_s[1:] if len(epoch_s) > 1 else epoch_s)),
             "eval_s_all": evals, "eval_s": float(np.median(evals)), "peak_rss_mb": _peak_rss_mb(),
+            "memory_mb": {k: round(v, 1) for k, v in memory.items()},
             "windows": len(windows), "targets": windows.n_targets(), "batch_size": batch_size,
-            "max_batch_tokens": max_tokens, "eval_batch_size": eval_batch, "threads": torch.get_num_threads()}
+            "max_batch_tokens": max_tokens, "eval_batch_size": eval_batch, "threads": torch.get_num_threads(),
+            "precision": result.precision, "precision_reason": result.precision_reason}
 
 
 def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, max_tokens: int,
-                    hidden: int) -> dict | None:
+                    hidden: int, precision: str) -> dict | None:
     import numpy as np
     import torch
 
@@ -84,8 +103,10 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
     from pipeline.objectives import Contrastive
     from pipeline.pretrain import build_corpus
+    from pipeline.train import forward_precision
 
     d = dist.setup("cpu")
+    precision, why, autocast = forward_precision(precision, d.device)
     corpus = build_corpus([Domain.load(art / n / "prepared", n) for n in domains], 50, 10, 0)
     # throughput does not depend on which codes items have, so random codes stand in for a fitted codec
     codes = torch.randint(0, 256, (corpus.n_items, 32), generator=torch.Generator().manual_seed(0))
@@ -97,7 +118,8 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     times, windows = [], []
     for step, batch in zip(range(steps + 2), batches):
         start = time.perf_counter()
-        loss, _ = model(batch)
+        with autocast:
+            loss, _ = model(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -108,7 +130,8 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     seq_per_s = sum(windows[2:]) * d.world / sum(times[2:])
     dist.cleanup(d)
     return ({"seq_per_s": seq_per_s, "step_s": float(np.mean(times[2:])), "steps": steps,
-             "batch_per_process": batch_size, "max_batch_tokens": max_tokens, "world": d.world, "domains": domains}
+             "batch_per_process": batch_size, "max_batch_tokens": max_tokens, "world": d.world, "domains": domains,
+             "precision": precision, "precision_reason": why}
             if d.is_main else None)
 
 
@@ -118,7 +141,7 @@ def _finetune_settings(path: str) -> dict:
 
     cfg = artifacts.read_json(path)
     return {"batch_size": cfg["train"]["batch_size"], "max_batch_tokens": cfg["train"]["max_batch_tokens"],
-            "eval_batch_size": cfg["finetune"]["eval_batch_size"]}
+            "eval_batch_size": cfg["finetune"]["eval_batch_size"], "precision": cfg["train"]["precision"]}
 
 
 def _pretrain_settings(path: str) -> dict:
@@ -127,7 +150,7 @@ def _pretrain_settings(path: str) -> dict:
 
     cfg = artifacts.read_json(path)
     return {"domains": cfg["pretrain"]["domains"], "batch_size": cfg["train"]["batch_size"],
-            "max_batch_tokens": cfg["train"]["max_batch_tokens"]}
+            "max_batch_tokens": cfg["train"]["max_batch_tokens"], "precision": cfg["train"]["precision"]}
 
 
 def _sub(args: list[str], torchrun: int = 0) -> dict:
@@ -153,12 +176,13 @@ def main() -> None:
                    help="the pre-training stage's resolved config: its domains, batch size and token cap")
     p.add_argument("--pretrain-steps", type=int, default=30)
     p.add_argument("--worker", choices=["finetune", "pretrain"])
+    p.add_argument("--precision", help="a worker's precision instead of the stage config's (the fp32 comparison)")
     args = p.parse_args()
     art = Path(args.art)
     if args.worker == "finetune":
         fc = _finetune_settings(args.finetune_config)
         print(json.dumps(worker_finetune(art, args.epochs, fc["batch_size"], fc["max_batch_tokens"],
-                                         fc["eval_batch_size"], args.hidden)))
+                                         fc["eval_batch_size"], args.hidden, args.precision or fc["precision"])))
         return
     if args.worker == "pretrain":
         pc = _pretrain_settings(args.pretrain_config)
@@ -167,16 +191,28 @@ def main() -> None:
         # processes), so 1 and 2 processes do the same work per step: more processes would otherwise
         # also mean more in-batch negatives per position
         res = worker_pretrain(art, pc["domains"], args.pretrain_steps, pc["batch_size"] // world,
-                              pc["max_batch_tokens"] // world, args.hidden)
+                              pc["max_batch_tokens"] // world, args.hidden, args.precision or pc["precision"])
         if res is not None:
             print(json.dumps(res))
         return
     common = ["--art", str(art), "--hidden", str(args.hidden)]
-    ft = _sub(common + ["--worker", "finetune", "--epochs", str(args.epochs), "--finetune-config", args.finetune_config])
-    pre = {}
-    for world in (1, 2):
-        pre[str(world)] = _sub(common + ["--worker", "pretrain", "--pretrain-steps", str(args.pretrain_steps),
-                                         "--pretrain-config", args.pretrain_config], torchrun=world)
+    ft_args = common + ["--worker", "finetune", "--epochs", str(args.epochs), "--finetune-config", args.finetune_config]
+    pre_args = common + ["--worker", "pretrain", "--pretrain-steps", str(args.pretrain_steps),
+                         "--pretrain-config", args.pretrain_config]
+    ft = _sub(ft_args)
+    pre = {str(world): _sub(pre_args, torchrun=world) for world in (1, 2)}
+    # where bf16 runs natively, the same work in the other precision says what the configured one buys
+    from pipeline.machine import resolve_precision
+
+    other_precision = None
+    if resolve_precision("auto", "cpu")[0] == "bf16":
+        swap = {"fp32": "bf16", "bf16": "fp32"}
+        ft_o = _sub(ft_args + ["--precision", swap[ft["precision"]]])
+        pre_o = _sub(pre_args + ["--precision", swap[pre["1"]["precision"]]], torchrun=1)
+        other_precision = {"finetune": ft_o["precision"], "epoch_s": round(ft_o["epoch_s"], 3),
+                           "eval_s": round(ft_o["eval_s"], 3), "peak_rss_mb": round(ft_o["peak_rss_mb"], 1),
+                           "pretrain": pre_o["precision"], "pretrain_seq_per_s_1": round(pre_o["seq_per_s"], 1),
+                           "details": {"finetune": ft_o, "pretrain": pre_o}}
     from pipeline import machine
 
     result = {
@@ -185,6 +221,8 @@ def main() -> None:
         "eval_s": round(ft["eval_s"], 3),
         "peak_rss_mb": round(ft["peak_rss_mb"], 1),
         "pretrain_seq_per_s": {w: round(r["seq_per_s"], 1) for w, r in pre.items()},
+        "precision": {"finetune": ft["precision"], "pretrain": pre["1"]["precision"]},
+        "other_precision": other_precision,
         "details": {"finetune": ft, "pretrain": pre, "pretrain_domains": pre["1"]["domains"]},
         "peer_recbole_sasrec_h300": {"epoch_s": 189, "eval_s": 11.2, "peak_rss_mb": 5000},
         "machine": machine.describe(),  # load average at the end

@@ -160,7 +160,8 @@ def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: Fi
                  params=params)
     return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,
             "wall_s": result.wall_s, "stopped": result.stopped, "history": result.history, "train_scope": scope,
-            "trainable_parameters": int(sum(p.numel() for p in params))}
+            "trainable_parameters": int(sum(p.numel() for p in params)),
+            "precision": result.precision, "precision_reason": result.precision_reason}
 
 
 def run(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneConfig, train_cfg: TrainConfig,

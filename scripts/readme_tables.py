@@ -91,13 +91,39 @@ def bench_finetune_table() -> str:
         return _missing("bench_finetune.json", "results/bench_finetune.json")
     peer = data.get("peer_recbole_sasrec_h300", {})
     pre = data["pretrain_seq_per_s"]
-    return "\n".join([
-        "| hidden | fine-tune epoch s | full evaluation s | peak RSS MB | pretrain seq/s (1 proc) | pretrain seq/s (2 procs) |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| {data['hidden']} | {data['epoch_s']:.1f} | {data['eval_s']:.2f} | {data['peak_rss_mb']:.0f} | "
-        f"{pre['1']:.0f} | {pre['2']:.0f} |",
-        f"| RecBole SASRec (peer) | {peer.get('epoch_s', '')} | {peer.get('eval_s', '')} | {peer.get('peak_rss_mb', '')} | | |",
-    ])
+    prec = data.get("precision", {"finetune": "fp32", "pretrain": "fp32"})
+    rows = [
+        "| run | precision (fine-tune / pretrain) | fine-tune epoch s | full evaluation s | peak RSS MB "
+        "| pretrain seq/s (1 proc) | pretrain seq/s (2 procs) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        f"| ours, hidden {data['hidden']}, as configured | {prec['finetune']} / {prec['pretrain']} | {data['epoch_s']:.1f} "
+        f"| {data['eval_s']:.2f} | {data['peak_rss_mb']:.0f} | {pre['1']:.0f} | {pre['2']:.0f} |",
+    ]
+    other = data.get("other_precision")
+    if other:
+        rows.append(f"| ours, hidden {data['hidden']}, other precision | {other['finetune']} / {other['pretrain']} "
+                    f"| {other['epoch_s']:.1f} | {other['eval_s']:.2f} | {other['peak_rss_mb']:.0f} "
+                    f"| {other['pretrain_seq_per_s_1']:.0f} | |")
+    rows.append(f"| RecBole SASRec (peer) | fp32 | {peer.get('epoch_s', '')} | {peer.get('eval_s', '')} | "
+                f"{peer.get('peak_rss_mb', '')} | | |")
+    return "\n".join(rows + _machine_line(data.get("machine")) + _memory_table(data["details"]["finetune"].get("memory_mb"), data["peak_rss_mb"]))
+
+
+def _machine_line(m: dict | None) -> list[str]:
+    if not m or "simd" not in m:
+        return []
+    simd = ", ".join(m["simd"]) if m["simd"] else "no SIMD flags read"
+    return ["", f"Measured on: {m['cpu']}, {m['cores']} cores ({simd}), load average {m['load_avg'][0]:.2f} at the end."]
+
+
+def _memory_table(mem: dict | None, peak: float) -> list[str]:
+    if not mem:
+        return []
+    return ["", "Resident memory of the fine-tune benchmark process, MB:", "",
+            "| after imports | + data, split, codes, model | training peak | after training | after `malloc_trim` | peak with evaluation |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {mem['imports']:.0f} | {mem['setup']:.0f} | {mem['training_peak']:.0f} | {mem['after_training']:.0f} "
+            f"| {mem['after_trim']:.0f} | {peak:.0f} |"]
 
 
 def _fmt(x, spec: str) -> str:

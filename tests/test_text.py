@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pipeline import artifacts
-from pipeline.text import (DEFAULT_MODEL_SHA256, EncodeConfig, TextEncoder, cpu_flags, encode_texts, model_path,
-                           resolve_precision)
+from pipeline.machine import cpu_flags, resolve_precision
+from pipeline.text import DEFAULT_MODEL_SHA256, EncodeConfig, TextEncoder, encode_texts, model_path
 
 TEXTS = [
     "Digital caliper, stainless steel, 150 mm, with LCD display and fractional readout for machinists",
@@ -40,49 +40,12 @@ def test_packaged_minilm_weights_are_the_pinned_ones():
     assert artifacts.sha256_file(weights) == DEFAULT_MODEL_SHA256
 
 
-def test_cpu_flags_read_x86_and_arm_cpuinfo(tmp_path):
-    x86 = tmp_path / "x86"
-    x86.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 fma\n\n"
-                   "processor\t: 1\nflags\t\t: fpu sse4_2 avx avx2 fma\n")
-    arm = tmp_path / "arm"
-    arm.write_text("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n")
-    assert cpu_flags(x86) == {"fpu", "sse4_2", "avx", "avx2", "fma"}
-    assert "bf16" in cpu_flags(arm)
-    assert cpu_flags(tmp_path / "absent") is None
-
-
-@pytest.mark.parametrize("flags, expected", [
-    ({"avx", "avx2", "fma"}, "fp32"),  # AMD EPYC here: bf16 would be emulated
-    ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
-    ({"avx2", "avx512f", "amx_tile", "amx_bf16"}, "bf16"),
-    ({"avx2", "avx512f", "avx512_vnni"}, "fp32"),  # AVX-512 without its bf16 extension
-])
-def test_auto_precision_follows_native_bf16_units(flags, expected):
-    chosen, why = resolve_precision("auto", "cpu", frozenset(flags))
-    assert chosen == expected
-    assert why.startswith("auto:") and (expected == "bf16") == ("native bf16 (" in why)
-
-
-def test_auto_precision_without_cpuinfo_is_fp32_and_says_why(monkeypatch):
-    import pipeline.text
-
-    monkeypatch.setattr(pipeline.text, "cpu_flags", lambda: None)
-    chosen, why = resolve_precision("auto", "cpu")
-    assert chosen == "fp32" and "cannot read /proc/cpuinfo" in why
-
-
 def test_auto_precision_on_this_machine_is_recorded(encoder):
     auto = dataclasses.replace(CFG, precision="auto")
     chosen, why = resolve_precision(auto.precision, encoder.device)
     assert encoder.describe()["precision"] == "fp32"  # CFG asks for fp32 explicitly
     if encoder.device == "cpu" and not (cpu_flags() or set()) & {"amx_bf16", "avx512_bf16", "bf16"}:
         assert chosen == "fp32" and "no native bf16" in why
-
-
-def test_explicit_precision_is_honoured():
-    for p in ("fp32", "bf16"):
-        assert resolve_precision(p, "cpu", frozenset({"avx2"}))[0] == p
-        assert resolve_precision(p, "cpu", frozenset({"amx_bf16"}))[0] == p
 
 
 def test_rows_follow_input_order_despite_length_sorting(encoder):

@@ -76,3 +76,27 @@ def test_domain_slice_scores_one_domain_in_its_local_ids():
     expected = model.score_histories([h + 10 for h in local])[:, 10:22]  # the whole corpus, then the slice
     assert part.max_history == 6
     assert torch.allclose(part.score_histories(local), expected, atol=1e-5)
+
+
+class _RecordsAutocast(torch.nn.Module):
+    """An objective that notes, at each forward, whether bf16 autocast was on."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.seen = inner, []
+
+    def forward(self, batch):
+        self.seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return self.inner(batch)
+
+
+def test_precision_bf16_runs_the_forward_under_autocast_and_keeps_fp32_weights():
+    for precision, expect in (("bf16", True), ("fp32", False)):
+        objective, windows = _setup("ce")
+        recorder = _RecordsAutocast(objective)
+        cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, patience=0, seed=3, precision=precision)
+        result = fit(recorder, cfg, lambda e: iterate(windows, cfg.batch_size, cfg.seed, e), dist.Dist(), desc="t")
+        assert result.precision == precision and result.precision_reason == f"{precision} set explicitly"
+        assert recorder.seen and set(recorder.seen) == {expect}
+        assert all(p.dtype == torch.float32 for p in objective.parameters())
+        assert result.history[-1]["loss"] < result.history[0]["loss"]
