@@ -131,7 +131,7 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     dist.cleanup(d)
     return ({"seq_per_s": seq_per_s, "step_s": float(np.mean(times[2:])), "steps": steps,
              "batch_per_process": batch_size, "max_batch_tokens": max_tokens, "world": d.world, "domains": domains,
-             "precision": precision, "precision_reason": why}
+             "precision": precision, "precision_reason": why, "peak_rss_mb": round(_peak_rss_mb(), 1)}
             if d.is_main else None)
 
 
