@@ -21,10 +21,10 @@ pretrain_of = $(if $(PRETRAIN_OF.$(2)),$(if $(filter demo-%,$(1)),demo,$(PRETRAI
 
 DOMAIN_STAGES += $(addprefix finetune.,$(FT_RUNS))
 
-CODE_train := pipeline/train.py pipeline/machine.py pipeline/dist.py pipeline/objectives.py pipeline/losses.py pipeline/data/batching.py \
+CODE_train := pipeline/train.py pipeline/machine.py pipeline/memory.py pipeline/dist.py pipeline/objectives.py pipeline/losses.py pipeline/data/batching.py \
 	pipeline/models/sasrec.py pipeline/models/item_embedding.py pipeline/models/checkpoint.py pipeline/evaluation.py
 CODE_pretrain := stages/pretrain.py $(CODE_common) $(CODE_train) pipeline/pretrain.py pipeline/codes.py
-CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetune.py pipeline/models/sinkhorn.py pipeline/memory.py
+CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetune.py pipeline/models/sinkhorn.py
 
 .PHONY: pretrain finetune export
 

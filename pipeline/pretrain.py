@@ -19,6 +19,7 @@ from pipeline import dist
 from pipeline.data.batching import Windows, batch_order, concat_windows, iterate, make_windows
 from pipeline.data.domain import Domain
 from pipeline.data.split import EvalSet, leave_one_out
+from pipeline.memory import release_free_memory
 from pipeline.models.sasrec import SequenceEncoder
 from pipeline.objectives import Contrastive
 from pipeline.train import TrainConfig, fit
@@ -107,6 +108,7 @@ def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_
     per_domain: list[dict[str, float]] = []
 
     def monitor() -> float:
+        release_free_memory()  # what the epoch's steps freed, before the evaluation allocates its own
         scores = validate(model, corpus, cfg.eval_batch_size)
         per_domain.append(scores)
         return float(np.mean(list(scores.values())))

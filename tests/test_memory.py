@@ -1,11 +1,12 @@
 """release_free_memory hands the heap's free pages back to the OS (glibc) or reports that it cannot."""
 import ctypes
 import ctypes.util
+import os
 import sys
 
 import pytest
 
-from pipeline.memory import release_free_memory
+from pipeline.memory import ONEDNN_CACHE_ENV, bound_kernel_cache, release_free_memory
 
 
 def _rss_mb() -> float:
@@ -33,3 +34,12 @@ def test_free_heap_pages_return_to_the_os():
     after = _rss_mb()
     libc.free(keep)
     assert before - after > 150, f"RSS {before:.0f} -> {after:.0f} MB"
+
+
+def test_kernel_cache_is_bounded_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv(ONEDNN_CACHE_ENV, raising=False)
+    assert bound_kernel_cache(16) == "16" and os.environ[ONEDNN_CACHE_ENV] == "16"
+    monkeypatch.setenv(ONEDNN_CACHE_ENV, "512")
+    assert bound_kernel_cache(16) == "512" and os.environ[ONEDNN_CACHE_ENV] == "512"
+    with pytest.raises(ValueError, match="positive"):
+        bound_kernel_cache(0)
