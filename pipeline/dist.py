@@ -48,7 +48,14 @@ def setup(device: str = "auto") -> Dist:
 
 
 def cleanup(d: Dist) -> None:
+    """Leave the process group once every rank has reached this point.
+
+    Without the barrier a rank that finishes first tears down its gloo pairs while a peer is
+    still busy (rank 0 writing its outputs), and gloo aborts that rank (SIGABRT, "terminate
+    called without an active exception"): a torchrun job then fails after its work is done.
+    """
     if d.active and tdist.is_initialized():
+        tdist.barrier()
         tdist.destroy_process_group()
 
 

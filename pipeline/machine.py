@@ -20,17 +20,23 @@ SPEED_FLAGS = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
                          "sve", "sve2", "asimd", "bf16"})
 
 
-def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
-    """The `model name` of the first CPU in cpuinfo, or None where there is none."""
+def _cpuinfo_field(cpuinfo: str | Path, keys: tuple[str, ...]) -> str | None:
+    """The value of the first cpuinfo line whose key is in `keys`; "" where none has one, None
+    where the file cannot be read (e.g. not Linux)."""
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():
         key, sep, value = line.partition(":")
-        if sep and key.strip() == "model name":
+        if sep and key.strip() in keys:
             return value.strip()
-    return None
+    return ""
+
+
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The `model name` of the first CPU in cpuinfo, or None where there is none."""
+    return _cpuinfo_field(cpuinfo, ("model name",)) or None
 
 
 def describe(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
@@ -46,15 +52,8 @@ def describe(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str] | None:
     """The CPU feature flags (x86 `flags`, Arm `Features`), or None where there is no cpuinfo file."""
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+    value = _cpuinfo_field(cpuinfo, ("flags", "Features"))
+    return None if value is None else frozenset(value.split())
 
 
 def resolve_precision(precision: str, device: str, flags: frozenset[str] | None = None) -> tuple[str, str]:

@@ -43,3 +43,13 @@ def test_kernel_cache_is_bounded_unless_the_user_chose(monkeypatch):
     assert bound_kernel_cache(16) == "512" and os.environ[ONEDNN_CACHE_ENV] == "512"
     with pytest.raises(ValueError, match="positive"):
         bound_kernel_cache(0)
+
+
+def test_training_does_not_load_scipy():
+    """scipy costs every training process ~37 MB resident; only hardening a permutation needs it."""
+    import subprocess
+
+    code = ("import sys; import pipeline.train, pipeline.objectives, pipeline.finetune, pipeline.pretrain; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

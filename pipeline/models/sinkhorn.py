@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 
@@ -39,6 +38,9 @@ def harden(log_alpha: torch.Tensor, n_iters: int = 50) -> torch.Tensor:
 
     Maximises the total log-probability of the (noise-free) Sinkhorn matrix per sub-space.
     """
+    # imported here: scipy adds ~37 MB to every training process, and only hardening needs it
+    from scipy.optimize import linear_sum_assignment
+
     log_p = log_sinkhorn(log_alpha.detach().double(), n_iters).cpu().numpy()
     perms = []
     for d in range(log_p.shape[0]):
