@@ -72,3 +72,16 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path)
     assert set(single_grads) <= set(got.files)
     for name, grad in single_grads.items():
         np.testing.assert_allclose(got[name], grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_cleanup_waits_for_every_rank_before_leaving_the_group(monkeypatch):
+    """A rank that tears down its gloo pairs while a peer still works gets aborted by gloo (SIGABRT)."""
+    calls = []
+    monkeypatch.setattr(dist.tdist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist.tdist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(dist.tdist, "destroy_process_group", lambda: calls.append("destroy"))
+    dist.cleanup(dist.Dist(rank=1, world=2, local_rank=1))
+    assert calls == ["barrier", "destroy"]
+    calls.clear()
+    dist.cleanup(dist.Dist())  # one process: nothing to leave
+    assert calls == []
