@@ -2,7 +2,7 @@
 
 Measured, each in its own process so peak memory is that path's alone:
 - fine-tune: seconds per training epoch (cross-entropy over all items, every position of every
-  training window, the batch size and token cap of the fine-tune stage's resolved config) of the
+  training window, the batch size, token cap and mmap threshold of the fine-tune stage's resolved config) of the
   code-embedding model at hidden 300, and the peak resident memory of that process (training,
   then evaluation);
 - evaluation: one full pass over the test users (scores for all items, ranks in both protocols);
@@ -44,7 +44,7 @@ def _rss_mb() -> float:
 
 
 def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, eval_batch: int, hidden: int,
-                    precision: str) -> dict:
+                    precision: str, mmap_threshold_mb: int) -> dict:
     import numpy as np
     import torch
 
@@ -68,7 +68,7 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     windows = make_windows(split.train_offsets, split.train_items, cfg.max_len)
     memory["setup"] = _rss_mb()  # + pyarrow, the tables, the split, the codes, the model
     tc = TrainConfig(epochs=epochs, batch_size=batch_size, max_batch_tokens=max_tokens, lr=1e-3, patience=0,
-                     precision=precision)
+                     precision=precision, mmap_threshold_mb=mmap_threshold_mb)
     result = fit(NextItemCE(model), tc, lambda e: iterate(windows, batch_size, 0, e, max_tokens=max_tokens), dist.Dist(),
                  desc="bench")
     epoch_s = [row["train_s"] for row in result.history]
@@ -87,7 +87,7 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
             "eval_s_all": evals, "eval_s": float(np.median(evals)), "peak_rss_mb": _peak_rss_mb(),
             "memory_mb": {k: round(v, 1) for k, v in memory.items()},
             "windows": len(windows), "targets": windows.n_targets(), "batch_size": batch_size,
-            "max_batch_tokens": max_tokens, "eval_batch_size": eval_batch, "threads": torch.get_num_threads(),
+            "max_batch_tokens": max_tokens, "mmap_threshold_mb": mmap_threshold_mb, "eval_batch_size": eval_batch, "threads": torch.get_num_threads(),
             "precision": result.precision, "precision_reason": result.precision_reason}
 
 
@@ -141,7 +141,8 @@ def _finetune_settings(path: str) -> dict:
 
     cfg = artifacts.read_json(path)
     return {"batch_size": cfg["train"]["batch_size"], "max_batch_tokens": cfg["train"]["max_batch_tokens"],
-            "eval_batch_size": cfg["finetune"]["eval_batch_size"], "precision": cfg["train"]["precision"]}
+            "eval_batch_size": cfg["finetune"]["eval_batch_size"], "precision": cfg["train"]["precision"],
+            "mmap_threshold_mb": cfg["train"]["mmap_threshold_mb"]}
 
 
 def _pretrain_settings(path: str) -> dict:
@@ -182,7 +183,8 @@ def main() -> None:
     if args.worker == "finetune":
         fc = _finetune_settings(args.finetune_config)
         print(json.dumps(worker_finetune(art, args.epochs, fc["batch_size"], fc["max_batch_tokens"],
-                                         fc["eval_batch_size"], args.hidden, args.precision or fc["precision"])))
+                                         fc["eval_batch_size"], args.hidden, args.precision or fc["precision"],
+                                         fc["mmap_threshold_mb"])))
         return
     if args.worker == "pretrain":
         pc = _pretrain_settings(args.pretrain_config)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from pipeline import artifacts, dist
 from pipeline.machine import resolve_precision
-from pipeline.memory import bound_kernel_cache
+from pipeline.memory import bound_kernel_cache, fix_mmap_threshold
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-time budget; training stops after the epoch that exceeds it (0 = none)
     seed: int = 0
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # forward pass; auto: bf16 only on native bf16 hardware
+    mmap_threshold_mb: int = 0  # >0: glibc maps blocks this large on their own, freed at once (pipeline/memory.py);
+    # 0 = the allocator's own behaviour. Process-wide, set when training starts.
 
 
 @dataclasses.dataclass
@@ -78,6 +80,8 @@ def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterabl
     precision, why, autocast = forward_precision(cfg.precision, d.device)
     if d.is_main:
         log.info("%s: forward passes in %s (%s)", desc, precision, why)
+    if cfg.mmap_threshold_mb and not fix_mmap_threshold(cfg.mmap_threshold_mb * 2**20) and d.is_main:
+        log.warning("%s: mmap_threshold_mb=%d not applied: the C allocator is not glibc", desc, cfg.mmap_threshold_mb)
     trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     torch.manual_seed(cfg.seed + d.rank)
