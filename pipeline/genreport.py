@@ -183,9 +183,15 @@ def load_utility(pairs: list[tuple[str, str | Path]]) -> list[Utility]:
     return out
 
 
+def _training(u: Utility) -> str:
+    """'epochs (best) | how it stopped' of the SASRec-ID behind an entry."""
+    t = {k: "–" if v is None else v for k, v in u.metrics["training"].items()}  # None: the stage has no such notion
+    return f"{t['epochs']} ({t['best_epoch']}) | {str(t['stopped']).replace('_', ' ')}"
+
+
 def utility_table(utility: list[Utility], protocol: str = "history_kept") -> str:
-    rows = ["| cell | SASRec-ID trained on | training sequences | NDCG@10 (95% CI) | Recall@10 | NDCG@10 / real |",
-            "|---|---|---:|---:|---:|---:|"]
+    rows = ["| cell | SASRec-ID trained on | training sequences | NDCG@10 (95% CI) | Recall@10 | NDCG@10 / real | epochs (best) | stopped |",
+            "|---|---|---:|---:|---:|---:|---:|---|"]
     for cell in sorted({u.cell for u in utility}):
         group = [u for u in utility if u.cell == cell]
         real = next((u for u in group if u.trained == "real"), None)
@@ -196,19 +202,20 @@ def utility_table(utility: list[Utility], protocol: str = "history_kept") -> str
             ratio = t["ndcg@10"] / base if base > 0 else None
             label = "real windows" if u.trained == "real" else RUN_LABELS.get(u.trained, u.trained) + " windows"
             rows.append(f"| {cell} | {label} | {u.metrics['trained_on']['users']:,} | {t['ndcg@10']:.4f} "
-                        f"({lo:.4f}-{hi:.4f}) | {t['recall@10']:.4f} | {_pct(ratio) if ratio is not None else '–'} |")
+                        f"({lo:.4f}-{hi:.4f}) | {t['recall@10']:.4f} | {_pct(ratio) if ratio is not None else '–'} | "
+                        f"{_training(u)} |")
     return "\n".join(rows)
 
 
 def augmentation_table(utility: list[Utility], protocol: str = "history_kept") -> str:
-    rows = ["| domain | SASRec-ID trained on | users (real + synthetic) | NDCG@10 (95% CI) | Recall@10 (95% CI) |",
-            "|---|---|---:|---:|---:|"]
+    rows = ["| domain | SASRec-ID trained on | users (real + synthetic) | NDCG@10 (95% CI) | Recall@10 (95% CI) | epochs (best) | stopped |",
+            "|---|---|---:|---:|---:|---:|---|"]
     for u in sorted(utility, key=lambda u: (u.cell, u.trained != "real")):
         t, ci = u.metrics["test"][protocol], u.metrics["ci95"][protocol]
         label = "real training data" if u.trained == "real" else "real + RSVQ-AE windows"
         rows.append(f"| {u.cell} | {label} | {u.metrics['trained_on']['users']:,} | {t['ndcg@10']:.4f} "
                     f"({ci['ndcg@10'][0]:.4f}-{ci['ndcg@10'][1]:.4f}) | {t['recall@10']:.4f} "
-                    f"({ci['recall@10'][0]:.4f}-{ci['recall@10'][1]:.4f}) |")
+                    f"({ci['recall@10'][0]:.4f}-{ci['recall@10'][1]:.4f}) | {_training(u)} |")
     return "\n".join(rows)
 
 

@@ -23,6 +23,7 @@ from pipeline.utility import same_items
 from stages import common
 
 log = logging.getLogger("evaluate-utility")
+TRAINING_KEYS = ("epochs", "best_epoch", "stopped", "wall_s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,15 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     cfg = common.resolved_config(args, "evaluate-utility")
     eval_cfg = section(cfg, "evaluate", EvaluateConfig)
     model_dir, prepared = common.input_path(args, "model"), common.input_path(args, "prepared")
-    trained_on = artifacts.read_manifest(model_dir).get("inputs", {}).get("prepared", {}).get("path")
+    manifest = artifacts.read_manifest(model_dir)
+    trained_on = manifest.get("inputs", {}).get("prepared", {}).get("path")
     if trained_on is None:
         raise artifacts.ArtifactError(f"{model_dir}/manifest.json: no 'prepared' input recorded")
+    # how the model's training ended, so a reader can tell converged models from cut ones (None where the
+    # model's stage has no such notion, e.g. popularity has no early stopping)
+    training = {k: manifest.get("summary", {}).get(k) for k in TRAINING_KEYS}
     test_domain, train_domain = Domain.load(prepared), Domain.load(Path(trained_on))
     same_items(train_domain, test_domain, str(prepared))
     model = checkpoint.load_recommender(model_dir, "cpu")
     result = evaluate(model, leave_one_out(test_domain).test, eval_cfg.ks, eval_cfg.batch_size)
     means = result.means()
-    doc = {"trained_on": {"path": trained_on, **train_domain.counts(), "domain": train_domain.name},
+    doc = {"trained_on": {"path": trained_on, **train_domain.counts(), "domain": train_domain.name}, "training": training,
            "tested_on": {"path": str(prepared), **test_domain.counts(), "domain": test_domain.name},
            "test": means, "n_users": len(result.users), "n_boot": eval_cfg.n_boot,
            "ci95": {p: {m: list(bootstrap_ci(v, eval_cfg.n_boot, cfg["seed"], 0.95)) for m, v in per.items()}

@@ -57,8 +57,40 @@ def test_a_model_trained_on_one_data_set_is_scored_on_the_real_users_of_another(
     doc = artifacts.read_json(tmp_path / "eval/metrics.json")
     assert doc["trained_on"]["domain"] == "synthetic" and doc["tested_on"]["domain"] == "real-test"
     assert doc["n_users"] == 40 and 0 <= doc["test"]["history_kept"]["ndcg@10"] <= 1
+    assert doc["training"] == {"epochs": 1, "best_epoch": None, "stopped": None, "wall_s": None}  # popularity: one pass
     lo, hi = doc["ci95"]["history_kept"]["ndcg@10"]
     assert lo <= doc["test"]["history_kept"]["ndcg@10"] <= hi
     other = save(toy(n_items=31, name="other"), tmp_path / "other")
     with pytest.raises(DataError, match="one item table"):
         evaluate_utility.main([*CONFIG, "--model", str(tmp_path / "pop"), "--prepared", str(other), "--out", str(tmp_path / "x")])
+
+
+def test_utility_metrics_say_how_the_model_stopped(tmp_path):
+    """A SASRec-ID from stage finetune: epochs, best epoch and stopping reason reach metrics.json."""
+    from stages import finetune
+
+    train = save(toy(seed=1, name="synthetic"), tmp_path / "train")
+    test = save(toy(seed=2, name="real-test"), tmp_path / "test")
+    small = ["--set", "model.hidden=16", "--set", "model.ffn=16", "--set", "train.epochs=2", "--set", "train.max_minutes=0"]
+    assert finetune.main([*CONFIG, "--run", "sasrec_id", *small, "--prepared", str(train), "--out", str(tmp_path / "m")]) == 0
+    assert evaluate_utility.main([*CONFIG, "--set", "evaluate.n_boot=20", "--model", str(tmp_path / "m"),
+                                  "--prepared", str(test), "--out", str(tmp_path / "eval")]) == 0
+    training = artifacts.read_json(tmp_path / "eval/metrics.json")["training"]
+    assert training["epochs"] == 2 and training["stopped"] == "max_epochs" and 1 <= training["best_epoch"] <= 2
+    assert training["wall_s"] > 0
+
+
+def test_utility_table_gives_the_ratio_to_real_and_how_each_model_stopped():
+    from pipeline.genreport import Utility, utility_table
+
+    def entry(trained, ndcg, training):
+        m = {"test": {"history_kept": {"ndcg@10": ndcg, "recall@10": 2 * ndcg}},
+             "ci95": {"history_kept": {"ndcg@10": [ndcg - .01, ndcg + .01]}}, "trained_on": {"users": 500},
+             "training": training}
+        return Utility("movielens-1m/L20", trained, m)
+
+    rows = utility_table([entry("rsvq", .02, {"epochs": 9, "best_epoch": 6, "stopped": "early_stopping", "wall_s": 90.0}),
+                          entry("real", .04, {"epochs": 30, "best_epoch": 30, "stopped": "max_epochs", "wall_s": 300.0})])
+    real, rsvq = rows.splitlines()[2:]
+    assert "real windows" in real and real.endswith("| 30 (30) | max epochs |")
+    assert "| 50.00% |" in rsvq and rsvq.endswith("| 9 (6) | early stopping |")
