@@ -94,3 +94,16 @@ def test_utility_table_gives_the_ratio_to_real_and_how_each_model_stopped():
     real, rsvq = rows.splitlines()[2:]
     assert "real windows" in real and real.endswith("| 30 (30) | max epochs |")
     assert "| 50.00% |" in rsvq and rsvq.endswith("| 9 (6) | early stopping |")
+    # with the test users' repeat share known, each cell gets its no-training floor row
+    floor = Utility("movielens-1m/L20", "real", entry("real", .04, {"epochs": 1, "best_epoch": 1, "stopped": "x",
+                                                                      "wall_s": 1.0}).metrics, repeat_last=0.01)
+    last = utility_table([floor]).splitlines()[-1]
+    assert "nothing" in last and "| ≥ 0.0100 | ≥ 0.0100 | ≥ 25.00% |" in last
+
+
+def test_repeat_last_share_counts_targets_equal_to_the_last_history_item():
+    from pipeline.genreport import repeat_last_share
+
+    # users: [1, 2, 2] repeats; [3, 1] does not; [4] is too short to have a history; [5, 5] repeats
+    d = from_sequences("t", [str(i) for i in range(6)], None, ["a", "b", "c", "d"], [[1, 2, 2], [3, 1], [4], [5, 5]])
+    assert repeat_last_share(d) == pytest.approx(2 / 3)
