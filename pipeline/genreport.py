@@ -188,15 +188,15 @@ def repeat_last_share(test_users: Domain) -> float:
 
 def load_utility(pairs: list[tuple[str, str | Path]]) -> list[Utility]:
     """(name, evaluate-utility folder) -> entries; the name is `<cell>/<trained on>`."""
-    out = []
+    out, floors = [], {}  # the models of one cell share their test users: read them once
     for name, folder in pairs:
         cell, sep, trained = name.rpartition("/")
         if not sep:
             raise artifacts.ArtifactError(f"--utility {name!r}: the name must be <cell>/<trained on>")
-        manifest = artifacts.read_manifest(folder)
-        tested = manifest["inputs"]["prepared"]["path"]
-        out.append(Utility(cell, trained, artifacts.read_json(Path(folder) / "metrics.json"),
-                           repeat_last_share(Domain.load(tested))))
+        tested = artifacts.read_manifest(folder)["inputs"]["prepared"]["path"]
+        if tested not in floors:
+            floors[tested] = repeat_last_share(Domain.load(tested))
+        out.append(Utility(cell, trained, artifacts.read_json(Path(folder) / "metrics.json"), floors[tested]))
     return out
 
 

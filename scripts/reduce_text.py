@@ -19,12 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pipeline import artifacts  # noqa: E402
-from pipeline.data.domain import Domain  # noqa: E402
-from pipeline.data.split import leave_one_out  # noqa: E402
+from pipeline import artifacts
+from pipeline.data.domain import Domain
+from pipeline.data.split import leave_one_out
 
 
 def pca_reduce(emb: np.ndarray, fit_rows: np.ndarray, dim: int) -> tuple[np.ndarray, float]:
