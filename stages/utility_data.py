@@ -3,6 +3,7 @@
 --kind real-train  N random training windows of a generator's split (at least 3 items: leave-one-out)
 --kind samples     the generated windows of --samples with at least 3 items
 --kind test-users  the full sequences of the generator's held-out test users
+--kind valid-users the full sequences of its validation users (for choosing generation settings)
 --kind augmented   --prepared's users followed by the generated windows of --samples
 Each output is a `prepared`-style folder (Domain.load), so stage finetune trains on it.
 """
@@ -26,7 +27,7 @@ MIN_LENGTH = 3  # leave-one-out keeps two items for validation and test
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m stages.utility_data", description=__doc__)
-    p.add_argument("--kind", required=True, choices=["real-train", "samples", "test-users", "augmented"])
+    p.add_argument("--kind", required=True, choices=["real-train", "samples", "test-users", "valid-users", "augmented"])
     p.add_argument("--prepared", required=True, help="the source domain")
     p.add_argument("--generator", help="generator folder whose split defines real-train and test-users")
     p.add_argument("--samples", help="generate output")
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     source = Domain.load(prepared)
     inputs = {"prepared": prepared}
     config = {"kind": args.kind, "n": args.n, "like_test": args.like_test, "min_length": MIN_LENGTH}
-    if args.kind in ("real-train", "test-users"):
+    if args.kind in ("real-train", "test-users", "valid-users"):
         generator = common.input_path(args, "generator", f"for --kind {args.kind}")
         inputs["generator"] = generator
         gen_cfg = artifacts.read_manifest(generator)["config"]
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             n = len(split.test) if args.like_test else args.n
             domain = windows_domain(source, split.train, f"{source.name}-real-windows", n, MIN_LENGTH, gen_cfg["seed"])
         else:
-            domain = users_domain(source, split.users.test, f"{source.name}-test-users", MIN_LENGTH)
+            part = args.kind.split("-")[0]
+            domain = users_domain(source, getattr(split.users, part), f"{source.name}-{part}-users", MIN_LENGTH)
     else:
         samples = common.input_path(args, "samples", f"for --kind {args.kind}")
         inputs["samples"] = samples

@@ -9,7 +9,7 @@ import pytest
 from pipeline import artifacts
 from pipeline.config import ConfigError
 from pipeline.data.domain import Domain
-from stages import evaluate_generation, generate, prepare, report_generation, train_generator, train_prior
+from stages import evaluate_generation, generate, prepare, report_generation, train_generator, train_prior, utility_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]
@@ -61,6 +61,19 @@ def test_metrics_cover_reconstruction_codes_and_samples(art):
         assert 0 <= m[side]["popularity_js"] <= 1 and 0 <= m[side]["copied_windows"] <= 1
     ae = artifacts.read_json(art / "ae/eval/metrics.json")
     assert "generated" not in ae and "codebooks" not in ae
+
+
+def test_validation_and_test_users_of_a_generator_are_disjoint_real_users(art, tmp_path):
+    source = Domain.load(art / "prepared")
+    parts = {}
+    for kind in ("valid-users", "test-users"):
+        assert utility_data.main(["--kind", kind, "--prepared", str(art / "prepared"), "--generator", str(art / "rsvq/model"),
+                                  "--out", str(tmp_path / kind)]) == 0
+        parts[kind] = Domain.load(tmp_path / kind)
+        assert parts[kind].name == f"demo-movielens-{kind}" and np.array_equal(parts[kind].item_ids, source.item_ids)
+        real = {u: tuple(source.sequence(i)) for i, u in enumerate(source.user_ids)}
+        assert all(tuple(parts[kind].sequence(i)) == real[u] for i, u in enumerate(parts[kind].user_ids))
+    assert parts["valid-users"].n_users > 0 and not set(parts["valid-users"].user_ids) & set(parts["test-users"].user_ids)
 
 
 def test_missing_prior_and_prior_for_a_continuous_model_fail_clearly(art):
