@@ -123,55 +123,63 @@ $(foreach d,$(sort $(GEN_DOMAINS) $(GEN_DOMAIN) demo-movielens),$(foreach l,$(so
 gen-utility: $(foreach r,real $(GEN_SAMPLERS),$(ART)/$(GEN_DOMAIN)/gen/L$(GEN_L)/utility/$(r)/eval/manifest.json)
 
 # ---------------------------------------------------------------- sampling temperature sweep
-# One cell (SWEEP_DOMAIN, SWEEP_L), each sampler at each temperature: samples, their metrics
+# Per cell of SWEEP_CELLS (<domain>/<L>), each sampler at each temperature: samples, their metrics
 # (evaluate-generation), and a SASRec-ID trained on them (the utility config) scored on the generator's
 # validation users, which choose each sampler's temperature, and on its test users, which report it.
 #   $(ART)/<domain>/gen/L<L>/sweep/<run>@<T>/{config,samples,eval,train,model,valid,test}/
-SWEEP_DOMAIN ?= movielens-1m
-SWEEP_L ?= 20
+SWEEP_CELLS ?= movielens-1m/20 movielens-1m/100
 SWEEP_TEMPERATURES ?= 1.0 0.8 0.7 0.6
 SWEEP_REPORT ?= reports/sampling_sweep
-SWEEP := $(ART)/$(SWEEP_DOMAIN)/gen/L$(SWEEP_L)
 
-# SWEEP_RULES(run, temperature)
+# SWEEP_RULES(domain, L, run, temperature)
 define SWEEP_RULES
-$(SWEEP)/sweep/$(1)@$(2)/config/generate.json $(SWEEP)/sweep/$(1)@$(2)/config/evaluate-generation.json: $(SWEEP)/sweep/$(1)@$(2)/config/.resolve ;
-$(SWEEP)/sweep/$(1)@$(2)/config/.resolve: FORCE | $(INSTALLED)
-	@$$(RESOLVE) --domain $(SWEEP_DOMAIN) --configs $(CONFIGS) --outdir $(SWEEP)/sweep/$(1)@$(2)/config \
-	  --stages generate evaluate-generation --set windows.length=$(SWEEP_L) --set generate.temperature=$(2) \
-	  $(foreach s,$(GEN_SET_$(SWEEP_DOMAIN)),--set $(s)) $$(SETS)
+$(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/generate.json $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/evaluate-generation.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/.resolve ;
+$(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/.resolve: FORCE | $(INSTALLED)
+	@$$(RESOLVE) --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config \
+	  --stages generate evaluate-generation --set windows.length=$(2) --set generate.temperature=$(4) \
+	  $(foreach s,$(GEN_SET_$(1)),--set $(s)) $$(SETS)
 
-$(SWEEP)/sweep/$(1)@$(2)/samples/manifest.json: $(SWEEP)/sweep/$(1)@$(2)/config/generate.json $(SWEEP)/$(1)/model/manifest.json \
-  $(if $(filter $(1),$(GEN_PRIOR_RUNS)),$(SWEEP)/$(1)/prior/manifest.json) $(CODE_generate) | $(INSTALLED)
-	$$(RUN) stages.generate --config $$< --prepared $(ART)/$(SWEEP_DOMAIN)/prepared --generator $(SWEEP)/$(1)/model \
-	  $(if $(filter $(1),$(GEN_PRIOR_RUNS)),--prior $(SWEEP)/$(1)/prior) --out $$(@D)
+$(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/samples/manifest.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/generate.json \
+  $(ART)/$(1)/gen/L$(2)/$(3)/model/manifest.json $(if $(filter $(3),$(GEN_PRIOR_RUNS)),$(ART)/$(1)/gen/L$(2)/$(3)/prior/manifest.json) \
+  $(CODE_generate) | $(INSTALLED)
+	$$(RUN) stages.generate --config $$< --prepared $(ART)/$(1)/prepared --generator $(ART)/$(1)/gen/L$(2)/$(3)/model \
+	  $(if $(filter $(3),$(GEN_PRIOR_RUNS)),--prior $(ART)/$(1)/gen/L$(2)/$(3)/prior) --out $$(@D)
 
-$(SWEEP)/sweep/$(1)@$(2)/eval/manifest.json: $(SWEEP)/sweep/$(1)@$(2)/config/evaluate-generation.json \
-  $(SWEEP)/sweep/$(1)@$(2)/samples/manifest.json $(CODE_evaluate_generation) | $(INSTALLED)
-	$$(RUN) stages.evaluate_generation --config $$< --prepared $(ART)/$(SWEEP_DOMAIN)/prepared --generator $(SWEEP)/$(1)/model \
-	  --samples $(SWEEP)/sweep/$(1)@$(2)/samples --out $$(@D)
+$(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/eval/manifest.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/evaluate-generation.json \
+  $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/samples/manifest.json $(CODE_evaluate_generation) | $(INSTALLED)
+	$$(RUN) stages.evaluate_generation --config $$< --prepared $(ART)/$(1)/prepared --generator $(ART)/$(1)/gen/L$(2)/$(3)/model \
+	  --samples $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/samples --out $$(@D)
 
-$(SWEEP)/sweep/$(1)@$(2)/train/manifest.json: $(SWEEP)/sweep/$(1)@$(2)/samples/manifest.json $(CODE_utility) | $(INSTALLED)
-	$$(RUN) stages.utility_data --kind samples --prepared $(ART)/$(SWEEP_DOMAIN)/prepared --samples $(SWEEP)/sweep/$(1)@$(2)/samples --out $$(@D)
+$(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/train/manifest.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/samples/manifest.json $(CODE_utility) | $(INSTALLED)
+	$$(RUN) stages.utility_data --kind samples --prepared $(ART)/$(1)/prepared --samples $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/samples --out $$(@D)
 
-$(SWEEP)/sweep/$(1)@$(2)/model/manifest.json: $(SWEEP)/sweep/$(1)@$(2)/train/manifest.json \
-  $(SWEEP)/utility/config/finetune.sasrec_id.json $$$$(CODE_finetune) | $(INSTALLED)
-	$$(RUN) stages.finetune --config $(SWEEP)/utility/config/finetune.sasrec_id.json --prepared $(SWEEP)/sweep/$(1)@$(2)/train --out $$(@D)
+$(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/model/manifest.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/train/manifest.json \
+  $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $$$$(CODE_finetune) | $(INSTALLED)
+	$$(RUN) stages.finetune --config $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json \
+	  --prepared $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/train --out $$(@D)
 
-$(SWEEP)/sweep/$(1)@$(2)/valid/manifest.json $(SWEEP)/sweep/$(1)@$(2)/test/manifest.json: $(SWEEP)/sweep/$(1)@$(2)/%/manifest.json: \
-  $(SWEEP)/sweep/$(1)@$(2)/model/manifest.json $(SWEEP)/utility/%-users/manifest.json $(SWEEP)/utility/config/evaluate-utility.json \
-  $(CODE_utility_eval) | $(INSTALLED)
-	$$(RUN) stages.evaluate_utility --config $(SWEEP)/utility/config/evaluate-utility.json --model $(SWEEP)/sweep/$(1)@$(2)/model \
-	  --prepared $(SWEEP)/utility/$$*-users --out $$(@D)
+$(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/valid/manifest.json $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/test/manifest.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/%/manifest.json: \
+  $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/model/manifest.json $(ART)/$(1)/gen/L$(2)/utility/%-users/manifest.json \
+  $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json $(CODE_utility_eval) | $(INSTALLED)
+	$$(RUN) stages.evaluate_utility --config $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
+	  --model $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/model --prepared $(ART)/$(1)/gen/L$(2)/utility/$$*-users --out $$(@D)
 endef
-$(foreach r,$(GEN_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),$(eval $(call SWEEP_RULES,$(r),$(t)))))
+_sweep_domain = $(word 1,$(subst /, ,$(1)))
+_sweep_length = $(word 2,$(subst /, ,$(1)))
+$(foreach c,$(SWEEP_CELLS),$(foreach r,$(GEN_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),\
+  $(eval $(call SWEEP_RULES,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(r),$(t))))))
 
-SWEEP_POINTS := $(foreach r,$(GEN_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),$(r)@$(t)))
-results/sampling_sweep.json: $(foreach p,$(SWEEP_POINTS),$(foreach s,eval valid test,$(SWEEP)/sweep/$(p)/$(s)/manifest.json)) \
-  $(SWEEP)/utility/real/eval-valid/manifest.json $(SWEEP)/utility/real/eval/manifest.json \
+# <domain>/L<L>/<run>@<T> for every point, and its folder
+SWEEP_POINTS := $(foreach c,$(SWEEP_CELLS),$(foreach r,$(GEN_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),\
+  $(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))/$(r)@$(t))))
+_sweep_dir = $(ART)/$(subst /L,/gen/L,$(dir $(1)))sweep/$(notdir $(1))
+_sweep_cell_dir = $(ART)/$(call _sweep_domain,$(1))/gen/L$(call _sweep_length,$(1))
+results/sampling_sweep.json: $(foreach p,$(SWEEP_POINTS),$(foreach s,eval valid test,$(call _sweep_dir,$(p))/$(s)/manifest.json)) \
+  $(foreach c,$(SWEEP_CELLS),$(foreach s,eval-valid eval,$(call _sweep_cell_dir,$(c))/utility/real/$(s)/manifest.json)) \
   stages/report_sweep.py pipeline/sweepreport.py | $(INSTALLED)
-	$(RUN) stages.report_sweep --cell $(SWEEP_DOMAIN)/L$(SWEEP_L) $(foreach p,$(SWEEP_POINTS),--point $(p)=$(SWEEP)/sweep/$(p)) \
-	  --real-valid $(SWEEP)/utility/real/eval-valid --real-test $(SWEEP)/utility/real/eval --out $(SWEEP_REPORT) --results $@
+	$(RUN) stages.report_sweep $(foreach p,$(SWEEP_POINTS),--point $(p)=$(call _sweep_dir,$(p))) \
+	  $(foreach c,$(SWEEP_CELLS),--real $(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))=$(call _sweep_cell_dir,$(c))/utility/real) \
+	  --out $(SWEEP_REPORT) --results $@
 
 # ---------------------------------------------------------------- augmentation: Scientific + generated windows
 # SASRec-ID on Scientific alone vs on Scientific + RSVQ-AE windows (generator: Scientific, L=20, rsvq),

@@ -1,8 +1,9 @@
 """Stage `report-sweep`: collect a sampling-temperature sweep into a report and a headline JSON.
 
-`--point <run>@<temperature>=<folder>` (repeated): a folder holding eval/ (evaluate-generation of the
-samples), valid/ and test/ (evaluate-utility of the SASRec-ID trained on them, on the validation and
-test users). `--real-valid` and `--real-test`: the SASRec-ID trained on real windows, on the same users.
+`--point <cell>/<run>@<temperature>=<folder>` (repeated; a cell is `<domain>/L<length>`): a folder
+holding eval/ (evaluate-generation of the samples), valid/ and test/ (evaluate-utility of the
+SASRec-ID trained on them, on the validation and test users). `--real <cell>=<folder>`: the utility
+folder of the SASRec-ID trained on real windows, with eval-valid/ and eval/ (the same users).
 """
 from __future__ import annotations
 
@@ -20,35 +21,45 @@ FIGURE = "sweep.png"
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m stages.report_sweep", description=__doc__)
-    p.add_argument("--cell", required=True, help="what was swept, e.g. movielens-1m/L20")
-    p.add_argument("--point", action="append", required=True, metavar="RUN@TEMPERATURE=FOLDER")
-    p.add_argument("--real-valid", required=True)
-    p.add_argument("--real-test", required=True)
+    p.add_argument("--point", action="append", required=True, metavar="CELL/RUN@TEMPERATURE=FOLDER")
+    p.add_argument("--real", action="append", required=True, metavar="CELL=FOLDER")
     p.add_argument("--out", required=True)
     p.add_argument("--results", required=True, help="the headline JSON")
     args = p.parse_args(argv)
     common.setup_logging()
-    points, inputs = [], {"real-valid": args.real_valid, "real-test": args.real_test}
+    points: dict[str, list] = {}
+    inputs = {}
     for item in args.point:
         name, sep, folder = item.partition("=")
-        run, at, temperature = name.partition("@")
+        cell, slash, run_t = name.rpartition("/")
+        run, at, temperature = run_t.partition("@")
         try:
             t = float(temperature)
         except ValueError:
             t = None
-        if not sep or not at or not run or not folder or t is None:
-            p.error(f"--point {item!r} is not of the form RUN@TEMPERATURE=FOLDER")
-        points.append(load_point(run, t, folder))
+        if not sep or not slash or not at or not run or not folder or t is None:
+            p.error(f"--point {item!r} is not of the form CELL/RUN@TEMPERATURE=FOLDER")
+        points.setdefault(cell, []).append(load_point(run, t, folder))
         inputs[name] = folder
-    doc = summary(points, load_real(args.real_valid, args.real_test), args.cell)
-    with artifacts.OutputFolder(args.out, "report-sweep", {"cell": args.cell}, inputs) as out:
-        out.path("README.md").write_text(markdown(doc, FIGURE), encoding="utf-8")
-        plot(doc, out.path(FIGURE))
-        out.summary.update(points=len(points), chosen=doc["chosen"])
-    artifacts.write_json(args.results, doc)
-    for run, c in doc["chosen"].items():
-        log.info("%s: temperature %g chosen on validation users; test NDCG@10 %.4f (%.0f%% of real)", run,
-                 c["temperature"], c["test_ndcg@10"], 100 * (c["test_over_real"] or 0))
+    real = {}
+    for item in args.real:
+        cell, sep, folder = item.partition("=")
+        if not sep or not cell or not folder:
+            p.error(f"--real {item!r} is not of the form CELL=FOLDER")
+        real[cell] = load_real(folder)
+        inputs[f"real:{cell}"] = folder
+    if set(real) != set(points):
+        p.error(f"--real names cells {sorted(real)}, --point names {sorted(points)}: each cell needs both")
+    cells = {cell: summary(pts, real[cell], cell) for cell, pts in points.items()}
+    with artifacts.OutputFolder(args.out, "report-sweep", {"cells": list(cells)}, inputs) as out:
+        out.path("README.md").write_text(markdown(cells, FIGURE), encoding="utf-8")
+        plot(cells, out.path(FIGURE))
+        out.summary.update(points=sum(map(len, points.values())), chosen={c: d["chosen"] for c, d in cells.items()})
+    artifacts.write_json(args.results, cells)
+    for cell, doc in cells.items():
+        for run, c in doc["chosen"].items():
+            log.info("%s %s: temperature %g chosen on validation users; test NDCG@10 %.4f (%.0f%% of real)", cell, run,
+                     c["temperature"], c["test_ndcg@10"], 100 * (c["test_over_real"] or 0))
     return 0
 
 

@@ -10,9 +10,10 @@ from pipeline.sweepreport import Point, summary
 from stages import report_sweep
 
 
-def utility(folder: Path, ndcg: float) -> None:
+def utility(folder: Path, ndcg: float) -> Path:
     artifacts.write_json(folder / "metrics.json", {"test": {"history_kept": {"ndcg@10": ndcg}, "history_removed": {"ndcg@10": 1.0}},
                                                    "ci95": {"history_kept": {"ndcg@10": [ndcg - 0.01, ndcg + 0.01]}}})
+    return folder
 
 
 def point(folder: Path, js: float, valid: float, test: float) -> Path:
@@ -23,31 +24,47 @@ def point(folder: Path, js: float, valid: float, test: float) -> Path:
     return folder
 
 
+def real(folder: Path, valid: float, test: float) -> Path:
+    utility(folder / "eval-valid", valid)
+    utility(folder / "eval", test)
+    return folder
+
+
+def run_report(tmp_path: Path, extra: list[str]) -> int:
+    return report_sweep.main([*extra, "--out", str(tmp_path / "report"), "--results", str(tmp_path / "sweep.json")])
+
+
 def test_the_temperature_is_chosen_on_validation_users_not_on_test_users(tmp_path):
-    # rsvq: 0.8 is best on validation, 0.6 would be best on test; vae: 1.0 is best on validation
-    folders = {("rsvq", 1.0): (0.02, 0.030, 0.020), ("rsvq", 0.8): (0.04, 0.040, 0.030), ("rsvq", 0.6): (0.10, 0.035, 0.045),
-               ("vae", 1.0): (0.06, 0.020, 0.010), ("vae", 0.8): (0.09, 0.015, 0.012)}
-    args = [f"--point={run}@{t}={point(tmp_path / f'{run}@{t}', *v)}" for (run, t), v in folders.items()]
-    utility(tmp_path / "real-valid", 0.080)
-    utility(tmp_path / "real-test", 0.050)
-    out, results = tmp_path / "report", tmp_path / "sweep.json"
-    assert report_sweep.main(["--cell", "demo/L20", *args, "--real-valid", str(tmp_path / "real-valid"),
-                              "--real-test", str(tmp_path / "real-test"), "--out", str(out), "--results", str(results)]) == 0
-    doc = artifacts.read_json(results)
-    assert doc["chosen"]["rsvq"]["temperature"] == 0.8 and doc["chosen"]["rsvq"]["test_ndcg@10"] == 0.030
-    assert doc["chosen"]["rsvq"]["test_over_real"] == pytest.approx(0.6)
-    assert doc["chosen"]["vae"]["temperature"] == 1.0
-    assert len(doc["points"]) == 5 and doc["real"]["valid_ndcg@10"] == 0.080 and doc["real"]["test_ndcg@10"] == 0.050
-    assert doc["chosen"]["rsvq"]["test_ci95"] == pytest.approx([0.020, 0.040])
-    text = (out / "README.md").read_text()
-    assert "| RSVQ-AE | 0.8* |" in text and "0.0200-0.0400" in text and "| RSVQ-AE | 0.6 |" in text and "| VAE | 1* |" in text
-    assert (out / "sweep.png").stat().st_size > 0
+    # demo/L20 rsvq: 0.8 is best on validation, 0.6 would be best on test; vae: 1.0 is best on validation
+    folders = {("demo/L20", "rsvq", 1.0): (0.02, 0.030, 0.020), ("demo/L20", "rsvq", 0.8): (0.04, 0.040, 0.030),
+               ("demo/L20", "rsvq", 0.6): (0.10, 0.035, 0.045), ("demo/L20", "vae", 1.0): (0.06, 0.020, 0.010),
+               ("demo/L20", "vae", 0.8): (0.09, 0.015, 0.012), ("demo/L100", "rsvq", 1.0): (0.05, 0.010, 0.010),
+               ("demo/L100", "rsvq", 0.7): (0.08, 0.020, 0.005)}
+    args = [f"--point={cell}/{run}@{t}={point(tmp_path / cell / f'{run}@{t}', *v)}" for (cell, run, t), v in folders.items()]
+    args += [f"--real=demo/L20={real(tmp_path / 'real20', 0.080, 0.050)}", f"--real=demo/L100={real(tmp_path / 'real100', 0.04, 0.02)}"]
+    assert run_report(tmp_path, args) == 0
+    doc = artifacts.read_json(tmp_path / "sweep.json")
+    l20, l100 = doc["demo/L20"], doc["demo/L100"]
+    assert l20["chosen"]["rsvq"]["temperature"] == 0.8 and l20["chosen"]["rsvq"]["test_ndcg@10"] == 0.030
+    assert l20["chosen"]["rsvq"]["test_over_real"] == pytest.approx(0.6)
+    assert l20["chosen"]["rsvq"]["test_ci95"] == pytest.approx([0.020, 0.040])
+    assert l20["chosen"]["vae"]["temperature"] == 1.0 and l100["chosen"]["rsvq"]["temperature"] == 0.7
+    assert len(l20["points"]) == 5 and len(l100["points"]) == 2
+    assert l20["real"]["valid_ndcg@10"] == 0.080 and l100["real"]["test_ndcg@10"] == 0.02
+    text = (tmp_path / "report/README.md").read_text()
+    assert "## demo/L20" in text and "## demo/L100" in text
+    assert "| RSVQ-AE | 0.8* |" in text and "| RSVQ-AE | 0.6 |" in text and "| VAE | 1* |" in text and "0.0200-0.0400" in text
+    assert (tmp_path / "report/sweep.png").stat().st_size > 0
 
 
-def test_a_malformed_point_is_refused_by_name(tmp_path):
-    with pytest.raises(SystemExit):
-        report_sweep.main(["--cell", "x", "--point", "rsvq=somewhere", "--real-valid", "a", "--real-test", "b",
-                           "--out", str(tmp_path / "o"), "--results", str(tmp_path / "r.json")])
+def test_malformed_or_unmatched_arguments_are_refused(tmp_path):
+    for args in (["--point", "demo/L20/rsvq=somewhere", "--real", "demo/L20=x"],  # no temperature
+                 ["--point", "rsvq@1.0=somewhere", "--real", "demo/L20=x"]):  # no cell
+        with pytest.raises(SystemExit):
+            run_report(tmp_path, args)
+    p = point(tmp_path / "p", 0.1, 0.02, 0.02)
+    with pytest.raises(SystemExit):  # a cell without its real-data model
+        run_report(tmp_path, ["--point", f"demo/L20/rsvq@1.0={p}", "--real", f"demo/L100={real(tmp_path / 'r', 0.1, 0.1)}"])
     with pytest.raises(ValueError, match="at least one point"):
         summary([], {"valid": 1.0, "test": 1.0}, "x")
     assert summary([Point("rsvq", 1.0, {"popularity_js": 0.1}, 0.0, 0.0)], {"valid": 0.0, "test": 0.0}, "x")["chosen"]["rsvq"][
