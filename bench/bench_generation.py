@@ -5,16 +5,19 @@
 - memory: peak resident set size of a fresh process that runs only that training (and its
   resident size right after imports, so the difference is the model's and the batches');
 - generation: sequences/s of prior sampling + decoding at L=20 and L=100, full-length windows
-  (the prior's length head is pinned to L: the worst case; weights are untrained, speed does not
+  (the prior's length distribution is pinned to L: the worst case; weights are untrained, speed does not
   depend on them).
 
-Each measurement runs in its own subprocess. The machine is shared, so the load average is recorded.
+Each measurement runs in its own subprocess, REPEATS times; the run with the median speed is reported
+with every run's speed (two runs on the same quiet VM differed up to 3x). The machine is shared, so
+the load average is recorded.
 Usage: python bench/bench_generation.py --out results/bench_generation.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 N_ITEMS = 3416  # ML-1M
 WINDOWS = {20: 2048, 100: 512}
+REPEATS = 3
 
 
 def train_worker(length: int) -> dict:
@@ -71,9 +75,9 @@ def generate_worker(length: int) -> dict:
     model = SeqAutoencoder(SeqAEConfig(), N_ITEMS, length).eval()
     q = model.cfg.quantizer
     prior = CodePrior(PriorConfig(), SlotLayout(length, model.cfg.quantized_levels), q.n_codebooks, q.codebook_size).eval()
-    with torch.no_grad():
-        prior.len_head.bias.fill_(-1e4)
-        prior.len_head.bias[length] = 1e4  # every sampled window is full length
+    with torch.no_grad():  # every sampled window is full length
+        prior.length_logprob.fill_(-math.inf)
+        prior.length_logprob[length] = 0.0
     n = 512 if length == 20 else 128
     cfg = GenerateConfig(batch_size=128)
     start = time.perf_counter()
@@ -84,9 +88,17 @@ def generate_worker(length: int) -> dict:
             "sequences_per_s": round(n / seconds, 1)}
 
 
+def measured(kind: str, length: int) -> dict:
+    """The median of REPEATS runs by sequences/s, with every run's speed (the VM's speed varies between runs)."""
+    runs = sorted((run(kind, length) for _ in range(REPEATS)), key=lambda r: r["sequences_per_s"])
+    return {**runs[len(runs) // 2], "sequences_per_s_runs": [r["sequences_per_s"] for r in runs]}
+
+
 def run(kind: str, length: int) -> dict:
     out = subprocess.run([sys.executable, __file__, "--worker", kind, "--length", str(length)], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode:  # the worker's own traceback, not only its exit status
+        raise RuntimeError(f"bench worker {kind} L={length} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -109,8 +121,9 @@ def main() -> int:
         "threads": torch.get_num_threads(),
         "machine": machine.describe(),
         "load_average_before": [round(x, 2) for x in started],
-        "training": [run("train", L) for L in (20, 100)],
-        "generation": [run("generate", L) for L in (20, 100)],
+        "repeats": REPEATS,
+        "training": [measured("train", L) for L in (20, 100)],
+        "generation": [measured("generate", L) for L in (20, 100)],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     text = json.dumps(result, indent=2)

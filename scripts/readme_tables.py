@@ -185,6 +185,31 @@ def sampling_sweep_table() -> str:
     return "\n".join(rows)
 
 
+def bench_generation_table() -> str:
+    data = _load("bench_generation.json")
+    if data is None:
+        return _missing("bench_generation.json", "results/bench_generation.json")
+    gen = {g["length"]: g for g in data["generation"]}
+    rows = [f"RSVQ-AE at the default sizes, {data['threads']} thread(s); training: one epoch of full-length windows "
+            "(adversary on); generation: prior sampling + decoding. Speeds: the median of "
+            f"{data.get('repeats', 1)} runs (their range).", "",
+            "| L | training sequences/s | training positions/s | peak RSS MiB (after imports) | generation sequences/s |",
+            "|---:|---:|---:|---:|---:|"]
+    def speed(r: dict) -> str:  # the median run, and the range over the repeats
+        runs = r.get("sequences_per_s_runs")
+        return f"{r['sequences_per_s']:.1f}" + (f" ({min(runs):.1f}-{max(runs):.1f})" if runs else "")
+
+    for t in data["training"]:
+        g = gen.get(t["length"])
+        rows.append(f"| {t['length']} | {speed(t)} | {t['positions_per_s']:,.0f} | "
+                    f"{t['peak_rss_mib']:,.0f} ({t['rss_after_imports_mib']:,.0f}) | {speed(g) if g else '–'} |")
+    m = data.get("machine") or {}
+    if "simd" in m:
+        rows += ["", f"Measured on: {m['cpu']}, {m['cores']} cores ({', '.join(m['simd'])}), load average "
+                     f"{data['load_average_before'][0]:.2f} before and {data['load_average_after'][0]:.2f} after."]
+    return "\n".join(rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "codes": codes_table,
     "bench_encode": bench_encode_table,
@@ -192,6 +217,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "bench_finetune": bench_finetune_table,
     "rsvqae": rsvqae_table,
     "sampling_sweep": sampling_sweep_table,
+    "bench_generation": bench_generation_table,
 }
 
 
