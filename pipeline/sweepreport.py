@@ -16,11 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from pipeline import artifacts  # noqa: E402
+from pipeline.genreport import RUN_LABELS  # noqa: E402
 
 METRIC = "ndcg@10"
 PROTOCOL = "history_kept"  # the utility table's protocol
 SAMPLE_KEYS = ("popularity_js", "bigram_precision", "repeat_rate", "items_covered")
-NAMES = {"rsvq": "RSVQ-AE", "vae": "VAE", "vqvae": "VQ-VAE"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,27 +33,25 @@ class Point:
     test_ci95: tuple[float, float] | None = None  # bootstrap over the test users
 
 
-def _utility(folder: str | Path) -> float:
-    return float(artifacts.read_json(Path(folder) / "metrics.json")["test"][PROTOCOL][METRIC])
-
-
-def _ci95(folder: str | Path) -> tuple[float, float] | None:
-    ci = artifacts.read_json(Path(folder) / "metrics.json").get("ci95", {}).get(PROTOCOL, {}).get(METRIC)
-    return None if ci is None else (float(ci[0]), float(ci[1]))
+def _utility(folder: str | Path) -> tuple[float, tuple[float, float] | None]:
+    """An evaluate-utility folder -> (METRIC, its bootstrap 95% interval if recorded)."""
+    m = artifacts.read_json(Path(folder) / "metrics.json")
+    ci = m.get("ci95", {}).get(PROTOCOL, {}).get(METRIC)
+    return float(m["test"][PROTOCOL][METRIC]), None if ci is None else (float(ci[0]), float(ci[1]))
 
 
 def load_point(run: str, temperature: float, folder: str | Path) -> Point:
     """A sweep point folder: eval/ (evaluate-generation), valid/ and test/ (evaluate-utility)."""
     folder = Path(folder)
     generated = artifacts.read_json(folder / "eval" / "metrics.json")["generated"]
-    return Point(run, temperature, {k: generated[k] for k in SAMPLE_KEYS}, _utility(folder / "valid"), _utility(folder / "test"),
-                 _ci95(folder / "test"))
+    (valid, _), (test, ci) = _utility(folder / "valid"), _utility(folder / "test")
+    return Point(run, temperature, {k: generated[k] for k in SAMPLE_KEYS}, valid, test, ci)
 
 
 def load_real(folder: str | Path) -> dict:
     """The utility folder of the SASRec-ID trained on real windows: eval-valid/ and eval/ (test users)."""
-    folder = Path(folder)
-    return {"valid": _utility(folder / "eval-valid"), "test": _utility(folder / "eval"), "test_ci95": _ci95(folder / "eval")}
+    (valid, _), (test, ci) = _utility(Path(folder) / "eval-valid"), _utility(Path(folder) / "eval")
+    return {"valid": valid, "test": test, "test_ci95": ci}
 
 
 def summary(points: list[Point], real: dict[str, float], cell: str) -> dict:
@@ -70,7 +68,8 @@ def summary(points: list[Point], real: dict[str, float], cell: str) -> dict:
     return {
         "cell": cell, "metric": METRIC, "protocol": PROTOCOL,
         "real": {f"valid_{METRIC}": real["valid"], f"test_{METRIC}": real["test"], "test_ci95": real.get("test_ci95")},
-        "points": [{"run": p.run, "temperature": p.temperature, **p.sample, f"valid_{METRIC}": p.valid,
+        "points": [{"run": p.run, "label": RUN_LABELS.get(p.run, p.run), "temperature": p.temperature, **p.sample,
+                    f"valid_{METRIC}": p.valid,
                     f"test_{METRIC}": p.test, "test_ci95": p.test_ci95,
                     "valid_over_real": p.valid / real["valid"] if real["valid"] else None,
                     "test_over_real": p.test / real["test"] if real["test"] else None} for p in points],
@@ -109,7 +108,7 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
         ]
         for p in doc["points"]:
             star = "*" if doc["chosen"][p["run"]]["temperature"] == p["temperature"] else ""
-            lines.append(f"| {NAMES.get(p['run'], p['run'])} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
+            lines.append(f"| {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
                          f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['items_covered']:,} | "
                          f"{p[f'valid_{METRIC}']:.4f} | {_pct(p['valid_over_real'])} | {p[f'test_{METRIC}']:.4f} | "
                          f"{_ci(p['test_ci95'])} | {_pct(p['test_over_real'])} |")
@@ -125,7 +124,7 @@ def plot(cells: dict[str, dict], path: Path) -> None:
         for i, run in enumerate(doc["chosen"]):
             pts = sorted((p for p in doc["points"] if p["run"] == run), key=lambda p: p["temperature"])
             t, color = [p["temperature"] for p in pts], f"C{i}"  # one colour per sampler in both panels
-            name = NAMES.get(run, run)
+            name = RUN_LABELS.get(run, run)
             ax_u.plot(t, [100 * (p["valid_over_real"] or 0) for p in pts], "o-", color=color, label=f"{name} (validation)")
             ax_u.plot(t, [100 * (p["test_over_real"] or 0) for p in pts], "x--", color=color, label=f"{name} (test)")
             ax_js.plot(t, [p["popularity_js"] for p in pts], "o-", color=color, label=name)

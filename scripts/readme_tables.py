@@ -109,11 +109,13 @@ def bench_finetune_table() -> str:
     return "\n".join(rows + _machine_line(data.get("machine")) + _memory_table(data["details"]["finetune"].get("memory_mb"), data["peak_rss_mb"]))
 
 
-def _machine_line(m: dict | None) -> list[str]:
+def _machine_line(m: dict | None, load: str | None = None) -> list[str]:
+    """`load`: what to say of the load instead of the machine record's own (taken at the end)."""
     if not m or "simd" not in m:
         return []
     simd = ", ".join(m["simd"]) if m["simd"] else "no SIMD flags read"
-    return ["", f"Measured on: {m['cpu']}, {m['cores']} cores ({simd}), load average {m['load_avg'][0]:.2f} at the end."]
+    load = load or f"load average {m['load_avg'][0]:.2f} at the end"
+    return ["", f"Measured on: {m['cpu']}, {m['cores']} cores ({simd}), {load}."]
 
 
 def _memory_table(mem: dict | None, peak: float) -> list[str]:
@@ -163,8 +165,6 @@ def sampling_sweep_table() -> str:
     data = _load("sampling_sweep.json")
     if data is None:
         return _missing("sampling_sweep.json", "results/sampling_sweep.json")
-    names = {"rsvq": "RSVQ-AE", "vae": "VAE", "vqvae": "VQ-VAE"}
-
     def ci(c) -> str:
         return "–" if c is None else f"{c[0]:.4f}-{c[1]:.4f}"
 
@@ -178,7 +178,7 @@ def sampling_sweep_table() -> str:
                     f"| {ci(real.get('test_ci95'))} |")
         for p in doc["points"]:
             star = "*" if doc["chosen"][p["run"]]["temperature"] == p["temperature"] else ""
-            rows.append(f"| {cell} | {names.get(p['run'], p['run'])} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
+            rows.append(f"| {cell} | {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
                         f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['valid_ndcg@10']:.4f} "
                         f"({_fmt(p['valid_over_real'] and 100 * p['valid_over_real'], '.0f')}%) | {p['test_ndcg@10']:.4f} "
                         f"({_fmt(p['test_over_real'] and 100 * p['test_over_real'], '.0f')}%) | {ci(p.get('test_ci95'))} |")
@@ -195,6 +195,7 @@ def bench_generation_table() -> str:
             f"{data.get('repeats', 1)} runs (their range).", "",
             "| L | training sequences/s | training positions/s | peak RSS MiB (after imports) | generation sequences/s |",
             "|---:|---:|---:|---:|---:|"]
+
     def speed(r: dict) -> str:  # the median run, and the range over the repeats
         runs = r.get("sequences_per_s_runs")
         return f"{r['sequences_per_s']:.1f}" + (f" ({min(runs):.1f}-{max(runs):.1f})" if runs else "")
@@ -203,11 +204,8 @@ def bench_generation_table() -> str:
         g = gen.get(t["length"])
         rows.append(f"| {t['length']} | {speed(t)} | {t['positions_per_s']:,.0f} | "
                     f"{t['peak_rss_mib']:,.0f} ({t['rss_after_imports_mib']:,.0f}) | {speed(g) if g else '–'} |")
-    m = data.get("machine") or {}
-    if "simd" in m:
-        rows += ["", f"Measured on: {m['cpu']}, {m['cores']} cores ({', '.join(m['simd'])}), load average "
-                     f"{data['load_average_before'][0]:.2f} before and {data['load_average_after'][0]:.2f} after."]
-    return "\n".join(rows)
+    load = f"load average {data['load_average_before'][0]:.2f} before and {data['load_average_after'][0]:.2f} after"
+    return "\n".join(rows + _machine_line(data.get("machine"), load))
 
 
 TABLES: dict[str, Callable[[], str]] = {
