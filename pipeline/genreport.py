@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline import artifacts
 from pipeline.data.domain import Domain
+from pipeline.utility import share_between
 
 # Wang, Ye, Dong, J. Tsinghua Univ. (Sci. & Tech.) 65(11), 2025, abstract: RSVQ-AE reconstruction
 # loss (its definition is not given there) and token accuracy.
@@ -78,6 +79,11 @@ def _get(entries: list[Entry], cell: tuple[str, int], run: str) -> Entry | None:
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}%"
+
+
+def _share(x: float, ci: tuple[float, float] | None) -> str:
+    """A share of train-on-real, with its 95% interval where known."""
+    return _pct(x) if ci is None else f"{_pct(x)} ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)"
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -170,9 +176,11 @@ class Utility:
     cell: str  # "<domain>/L<length>", or a domain for the augmentation experiment
     trained: str
     metrics: dict
-    # share of the test users whose target is their last history item again: any model that ranks that
+    # share of the test events whose target is their last history item again: any model that ranks that
     # item first scores at least this Recall@10 (and NDCG@10), whatever it was trained on
     repeat_last: float | None = None
+    # 95% interval of NDCG@10 over the real-trained model's NDCG@10 on the same events (users resampled together)
+    share_ci95: tuple[float, float] | None = None
 
 
 def repeat_last_share(test_users: Domain) -> float:
@@ -189,14 +197,19 @@ def repeat_last_share(test_users: Domain) -> float:
 def load_utility(pairs: list[tuple[str, str | Path]]) -> list[Utility]:
     """(name, evaluate-utility folder) -> entries; the name is `<cell>/<trained on>`."""
     out, floors = [], {}  # the models of one cell share their test users: read them once
+    named = {}
     for name, folder in pairs:
         cell, sep, trained = name.rpartition("/")
         if not sep:
             raise artifacts.ArtifactError(f"--utility {name!r}: the name must be <cell>/<trained on>")
+        named[cell, trained] = folder
+    for (cell, trained), folder in named.items():
         tested = artifacts.read_manifest(folder)["inputs"]["prepared"]["path"]
         if tested not in floors:
             floors[tested] = repeat_last_share(Domain.load(tested))
-        out.append(Utility(cell, trained, artifacts.read_json(Path(folder) / "metrics.json"), floors[tested]))
+        real = named.get((cell, "real"))
+        share = None if trained == "real" or real is None else share_between(folder, real, "history_kept", "ndcg@10")
+        out.append(Utility(cell, trained, artifacts.read_json(Path(folder) / "metrics.json"), floors[tested], share))
     return out
 
 
@@ -207,7 +220,7 @@ def _training(u: Utility) -> str:
 
 
 def utility_table(utility: list[Utility], protocol: str = "history_kept") -> str:
-    rows = ["| cell | SASRec-ID trained on | training sequences | NDCG@10 (95% CI) | Recall@10 | NDCG@10 / real | epochs (best) | stopped |",
+    rows = ["| cell | SASRec-ID trained on | training sequences | NDCG@10 (95% CI) | Recall@10 | NDCG@10 / real (95% CI) | epochs (best) | stopped |",
             "|---|---|---:|---:|---:|---:|---:|---|"]
     for cell in sorted({u.cell for u in utility}):
         group = [u for u in utility if u.cell == cell]
@@ -216,10 +229,10 @@ def utility_table(utility: list[Utility], protocol: str = "history_kept") -> str
             t = u.metrics["test"][protocol]
             lo, hi = u.metrics["ci95"][protocol]["ndcg@10"]
             base = real.metrics["test"][protocol]["ndcg@10"] if real and u is not real else 0.0
-            ratio = t["ndcg@10"] / base if base > 0 else None
+            ratio = _share(t["ndcg@10"] / base, u.share_ci95) if base > 0 else "–"
             label = "real windows" if u.trained == "real" else RUN_LABELS.get(u.trained, u.trained) + " windows"
             rows.append(f"| {cell} | {label} | {u.metrics['trained_on']['users']:,} | {t['ndcg@10']:.4f} "
-                        f"({lo:.4f}-{hi:.4f}) | {t['recall@10']:.4f} | {_pct(ratio) if ratio is not None else '–'} | "
+                        f"({lo:.4f}-{hi:.4f}) | {t['recall@10']:.4f} | {ratio} | "
                         f"{_training(u)} |")
         floor = next((u.repeat_last for u in group if u.repeat_last is not None), None)
         if floor is not None:
@@ -257,10 +270,12 @@ def headline(entries: list[Entry], utility: list[Utility] = (), augmentation: li
     (`bigram_overlap` = fraction of generated item bigrams found in the held-out real windows,
     `copied_fraction` = generated windows identical to a training window), and, where the utility
     experiment ran, `tstr_ndcg@10` (SASRec-ID trained on that run's samples) and `trtr_ndcg@10`
-    (trained on real windows), both tested on real held-out users.
+    (trained on real windows), both tested on the real held-out windows, and `tstr_share_ci95`, the
+    95% interval of their ratio.
     """
     out: dict = {}
     util = {(u.cell, u.trained): u.metrics["test"]["history_kept"]["ndcg@10"] for u in utility}
+    shares = {(u.cell, u.trained): u.share_ci95 for u in utility}
     for e in entries:
         rec = e.metrics["reconstruction"]
         row: dict = {"recon_ce": rec["ce"], "accuracy": rec["accuracy"], "codebook_perplexity": codebook_perplexity(e.metrics)}
@@ -269,7 +284,8 @@ def headline(entries: list[Entry], utility: list[Utility] = (), augmentation: li
             cell = f"{e.domain}/L{e.length}"
             row.update(popularity_js=g["popularity_js"], bigram_overlap=g["bigram_precision"],
                        copied_fraction=g["copied_windows"], **{"tstr_ndcg@10": util.get((cell, e.run)),
-                                                                "trtr_ndcg@10": util.get((cell, "real"))},
+                                                                "trtr_ndcg@10": util.get((cell, "real")),
+                                                                "tstr_share_ci95": shares.get((cell, e.run))},
                        bigram_recall=g["bigram_recall"], popularity_js_train=g["popularity_js_train"],
                        length_tv=g["length_tv"], repeat_rate=g["repeat_rate"],
                        reference_real={k: r[k] for k in ("popularity_js", "bigram_precision", "copied_windows")})
@@ -434,13 +450,15 @@ def markdown(entries: list[Entry], figures: dict[str, str], utility: list[Utilit
         "",
     ]
     if utility:
-        parts += ["## Table 5. Utility: SASRec-ID trained on generated windows only, tested on real held-out users",
+        parts += ["## Table 5. Utility: SASRec-ID trained on generated windows only, tested on real held-out windows",
                   "",
                   "Stage finetune (run sasrec_id) trains on N windows (N = the number of held-out test windows; windows "
                   "under 3 items dropped, as leave-one-out needs them); stage evaluate-utility tests each model on the "
-                  "generator's held-out test users (full histories, leave-one-out: the last item is the target; "
-                  "history_kept protocol). The target is NDCG@10 of at least 70% of training on real windows. The \"nothing\" "
-                  "row is a floor, not a model: the share of test users whose target repeats their last history item; "
+                  "generator's held-out test windows: one event per window, its last item the target and everything its "
+                  "user did before it the history (history_kept protocol). The target is NDCG@10 of at least 70% of "
+                  "training on real windows. Intervals are 95% bootstrap intervals that resample test users with all "
+                  "their events; the share's interval resamples them for both models at once. The \"nothing\" "
+                  "row is a floor, not a model: the share of test events whose target repeats their last history item; "
                   "any model that ranks that item first reaches it, whatever it was trained on.",
                   "", utility_table(utility), ""]
     if augmentation:

@@ -1,8 +1,8 @@
-"""Sampling-temperature sweep: sample quality against usefulness, with the temperature chosen on validation users.
+"""Sampling-temperature sweep: sample quality against usefulness, with the temperature chosen on validation windows.
 
 Each point is one sampler at one temperature: its samples' metrics (evaluate-generation) and a
-SASRec-ID trained on them, scored on the generator's validation users and on its test users. The
-validation users choose each sampler's temperature; the test users only report it, so the chosen
+SASRec-ID trained on them, scored on the generator's validation windows and on its test windows. The
+validation windows choose each sampler's temperature; the test windows only report it, so the chosen
 figure is not selected on the data it is reported on.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from pipeline import artifacts  # noqa: E402
 from pipeline.genreport import RUN_LABELS  # noqa: E402
+from pipeline.utility import share_between  # noqa: E402
 
 METRIC = "ndcg@10"
 PROTOCOL = "history_kept"  # the utility table's protocol
@@ -28,9 +29,10 @@ class Point:
     run: str
     temperature: float
     sample: dict  # SAMPLE_KEYS of the generated windows
-    valid: float  # METRIC on the validation users
-    test: float  # METRIC on the test users
-    test_ci95: tuple[float, float] | None = None  # bootstrap over the test users
+    valid: float  # METRIC on the validation windows
+    test: float  # METRIC on the test windows
+    test_ci95: tuple[float, float] | None = None  # bootstrap over the test users (with all their events)
+    test_over_real_ci95: tuple[float, float] | None = None  # of test / real's test, resampling users together
 
 
 def _utility(folder: str | Path) -> tuple[float, tuple[float, float] | None]:
@@ -40,16 +42,18 @@ def _utility(folder: str | Path) -> tuple[float, tuple[float, float] | None]:
     return float(m["test"][PROTOCOL][METRIC]), None if ci is None else (float(ci[0]), float(ci[1]))
 
 
-def load_point(run: str, temperature: float, folder: str | Path) -> Point:
-    """A sweep point folder: eval/ (evaluate-generation), valid/ and test/ (evaluate-utility)."""
+def load_point(run: str, temperature: float, folder: str | Path, real: str | Path) -> Point:
+    """A sweep point folder: eval/ (evaluate-generation), valid/ and test/ (evaluate-utility); `real` is the
+    utility folder of the SASRec-ID trained on real windows, whose eval/ scored the same test events."""
     folder = Path(folder)
     generated = artifacts.read_json(folder / "eval" / "metrics.json")["generated"]
     (valid, _), (test, ci) = _utility(folder / "valid"), _utility(folder / "test")
-    return Point(run, temperature, {k: generated[k] for k in SAMPLE_KEYS}, valid, test, ci)
+    share = share_between(folder / "test", Path(real) / "eval", PROTOCOL, METRIC)
+    return Point(run, temperature, {k: generated[k] for k in SAMPLE_KEYS}, valid, test, ci, share)
 
 
 def load_real(folder: str | Path) -> dict:
-    """The utility folder of the SASRec-ID trained on real windows: eval-valid/ and eval/ (test users)."""
+    """The utility folder of the SASRec-ID trained on real windows: eval-valid/ and eval/ (test windows)."""
     (valid, _), (test, ci) = _utility(Path(folder) / "eval-valid"), _utility(Path(folder) / "eval")
     return {"valid": valid, "test": test, "test_ci95": ci}
 
@@ -64,6 +68,7 @@ def summary(points: list[Point], real: dict[str, float], cell: str) -> dict:
         chosen[run] = {"temperature": best.temperature, f"valid_{METRIC}": best.valid, f"test_{METRIC}": best.test,
                        "test_ci95": best.test_ci95,
                        "test_over_real": best.test / real["test"] if real["test"] else None,
+                       "test_over_real_ci95": best.test_over_real_ci95,
                        "popularity_js": best.sample["popularity_js"]}
     return {
         "cell": cell, "metric": METRIC, "protocol": PROTOCOL,
@@ -72,13 +77,18 @@ def summary(points: list[Point], real: dict[str, float], cell: str) -> dict:
                     f"valid_{METRIC}": p.valid,
                     f"test_{METRIC}": p.test, "test_ci95": p.test_ci95,
                     "valid_over_real": p.valid / real["valid"] if real["valid"] else None,
-                    "test_over_real": p.test / real["test"] if real["test"] else None} for p in points],
+                    "test_over_real": p.test / real["test"] if real["test"] else None,
+                    "test_over_real_ci95": p.test_over_real_ci95} for p in points],
         "chosen": chosen,
     }
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def _share(x: float | None, ci) -> str:
+    return _pct(x) if ci is None else f"{_pct(x)} ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)"
 
 
 def _ci(ci) -> str:
@@ -93,17 +103,19 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
         "Generated by `make results/sampling_sweep.json`. Each row: one sampler at one temperature (RSVQ-AE and "
         "VQ-VAE: the code prior's softmax temperature; VAE: the scale of its N(0, I) latent). Its windows are scored "
         "like Table 2 of the generation report, and a SASRec-ID trained on them alone is scored on the generator's "
-        f"validation users and on its test users ({m}, history kept, as in the utility table). The validation users "
-        "choose each sampler's temperature (marked *); the test column reports it.", "",
+        f"validation windows and on its test windows ({m}, history kept, as in the utility table: one event per held-out "
+        "window, its last item with the user's history before it). The validation windows choose each sampler's "
+        "temperature (marked *); the test columns report it. Intervals: 95%, bootstrap over users (each with all its "
+        "events); the share's interval resamples the same users for both models.", "",
     ]
     for cell, doc in cells.items():
         real = doc["real"]
         lines += [
             f"## {cell}", "",
             f"Trained on real windows: validation {real[f'valid_{METRIC}']:.4f}, test {real[f'test_{METRIC}']:.4f} "
-            f"(95% interval {_ci(real.get('test_ci95'))}, bootstrap over the test users).", "",
+            f"(95% interval {_ci(real.get('test_ci95'))}).", "",
             f"| sampler | temperature | popularity JS | bigram prec. | repeat rate | items covered | valid {m} | "
-            f"valid / real | test {m} | test 95% interval | test / real |",
+            f"valid / real | test {m} | test 95% interval | test / real (95% interval) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for p in doc["points"]:
@@ -111,7 +123,7 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
             lines.append(f"| {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
                          f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['items_covered']:,} | "
                          f"{p[f'valid_{METRIC}']:.4f} | {_pct(p['valid_over_real'])} | {p[f'test_{METRIC}']:.4f} | "
-                         f"{_ci(p['test_ci95'])} | {_pct(p['test_over_real'])} |")
+                         f"{_ci(p['test_ci95'])} | {_share(p['test_over_real'], p['test_over_real_ci95'])} |")
         lines.append("")
     lines += [f"![sweep]({figure})", ""]
     return "\n".join(lines)
@@ -126,7 +138,10 @@ def plot(cells: dict[str, dict], path: Path) -> None:
             t, color = [p["temperature"] for p in pts], f"C{i}"  # one colour per sampler in both panels
             name = RUN_LABELS.get(run, run)
             ax_u.plot(t, [100 * (p["valid_over_real"] or 0) for p in pts], "o-", color=color, label=f"{name} (validation)")
-            ax_u.plot(t, [100 * (p["test_over_real"] or 0) for p in pts], "x--", color=color, label=f"{name} (test)")
+            test = [100 * (p["test_over_real"] or 0) for p in pts]
+            cis = [p["test_over_real_ci95"] or (p["test_over_real"] or 0,) * 2 for p in pts]
+            err = [[y - 100 * c[0] for y, c in zip(test, cis)], [100 * c[1] - y for y, c in zip(test, cis)]]
+            ax_u.errorbar(t, test, yerr=err, fmt="x--", color=color, capsize=3, label=f"{name} (test, 95% interval)")
             ax_js.plot(t, [p["popularity_js"] for p in pts], "o-", color=color, label=name)
         ax_u.axhline(70, color="grey", lw=0.8, ls=":", label="target 70%")
         ax_u.set(xlabel="temperature", ylabel=f"train-on-synthetic / train-on-real {METRIC} (%)", title=f"{cell}: usefulness")

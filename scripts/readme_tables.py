@@ -137,15 +137,16 @@ def rsvqae_table() -> str:
     if data is None:
         return _missing("rsvqae.json", "results/rsvqae.json")
     rows = ["| data | L | model | recon CE | accuracy | paper accuracy | popularity JS | bigram overlap | copied | "
-            "TSTR / TRTR NDCG@10 | codebook perplexity |",
+            "TSTR / TRTR NDCG@10 (95% CI of the share) | codebook perplexity |",
             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for domain, cells in data.items():
         if domain == "augmentation":
             continue
         for length, runs in sorted(cells.items(), key=lambda kv: int(kv[0])):
             for run, r in runs.items():
-                tstr, trtr = r.get("tstr_ndcg@10"), r.get("trtr_ndcg@10")
-                util = f"{tstr:.4f} / {trtr:.4f}" if tstr is not None and trtr is not None else "–"
+                tstr, trtr, c = r.get("tstr_ndcg@10"), r.get("trtr_ndcg@10"), r.get("tstr_share_ci95")
+                util = "–" if tstr is None or trtr is None else f"{tstr:.4f} / {trtr:.4f} = {100 * tstr / trtr:.0f}%" + (
+                    "" if c is None else f" ({100 * c[0]:.0f}-{100 * c[1]:.0f}%)")
                 rows.append(f"| {domain} | {length} | {run} | {r['recon_ce']:.4f} | {100 * r['accuracy']:.2f}% | "
                             f"{_fmt(r.get('paper_accuracy') and 100 * r['paper_accuracy'], '.2f')} | "
                             f"{_fmt(r.get('popularity_js'), '.4f')} | {_fmt(r.get('bigram_overlap'), '.4f')} | "
@@ -168,20 +169,24 @@ def sampling_sweep_table() -> str:
     def ci(c) -> str:
         return "–" if c is None else f"{c[0]:.4f}-{c[1]:.4f}"
 
-    rows = ["* = the temperature the validation users choose; NDCG@10 with history kept, (share of train-on-real).", "",
+    def share(x, c) -> str:
+        return "–" if x is None else f"{100 * x:.0f}%" + ("" if c is None else f" ({100 * c[0]:.0f}-{100 * c[1]:.0f}%)")
+
+    rows = ["* = the temperature the validation windows choose; NDCG@10 with history kept, one event per held-out window "
+            "(share of train-on-real); 95% intervals resample users.", "",
             "| cell | sampler | temperature | popularity JS | bigram precision | repeat rate | valid NDCG@10 "
-            "| test NDCG@10 | test 95% interval |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "| test NDCG@10 | test 95% interval | test share of real (95% interval) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for cell, doc in data.items():
         real = doc["real"]
         rows.append(f"| {cell} | trained on real | – | – | – | – | {real['valid_ndcg@10']:.4f} | {real['test_ndcg@10']:.4f} "
-                    f"| {ci(real.get('test_ci95'))} |")
+                    f"| {ci(real.get('test_ci95'))} | – |")
         for p in doc["points"]:
             star = "*" if doc["chosen"][p["run"]]["temperature"] == p["temperature"] else ""
             rows.append(f"| {cell} | {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
                         f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['valid_ndcg@10']:.4f} "
                         f"({_fmt(p['valid_over_real'] and 100 * p['valid_over_real'], '.0f')}%) | {p['test_ndcg@10']:.4f} "
-                        f"({_fmt(p['test_over_real'] and 100 * p['test_over_real'], '.0f')}%) | {ci(p.get('test_ci95'))} |")
+                        f"| {ci(p.get('test_ci95'))} | {share(p['test_over_real'], p.get('test_over_real_ci95'))} |")
     return "\n".join(rows)
 
 

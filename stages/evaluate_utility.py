@@ -4,7 +4,10 @@ The utility of generated data: a SASRec trained (stage finetune) on generated wi
 windows, or on real + generated sequences, is tested on real users with the leave-one-out test
 split of `--prepared` (history = everything before the last item). Unlike stage evaluate, the
 training data may differ from `--prepared`; what must agree is the item table, which is checked.
-Output: metrics.json (test means per protocol, with bootstrap intervals).
+Where `--prepared` holds window events (stage utility-data, event_users.npy), the intervals
+resample source users with all their events; otherwise each user is its own group.
+Output: metrics.json (test means per protocol, with bootstrap intervals) and per_user/ (every
+event's metrics and its group), so reports can compare two models event by event.
 """
 from __future__ import annotations
 
@@ -12,14 +15,15 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from pipeline import artifacts
 from pipeline.data.domain import Domain
 from pipeline.data.split import leave_one_out
-from pipeline.evaluation import EvaluateConfig, evaluate
-from pipeline.metrics import bootstrap_ci
+from pipeline.evaluation import EvaluateConfig, evaluate, per_user_arrays
 from pipeline.models import checkpoint
 from pipeline.settings import section
-from pipeline.utility import same_items
+from pipeline.utility import EVENT_USERS, GROUPS_FILE, cluster_ci, same_items
 from stages import common
 
 log = logging.getLogger("evaluate-utility")
@@ -43,14 +47,23 @@ def main(argv: list[str] | None = None) -> int:
     same_items(train_domain, test_domain, str(prepared))
     model = checkpoint.load_recommender(model_dir, "cpu")
     result = evaluate(model, leave_one_out(test_domain).test, eval_cfg.ks, eval_cfg.batch_size)
+    groups = np.asarray(result.users)
+    events = Path(prepared) / EVENT_USERS
+    if events.exists():
+        owners = artifacts.load_npy(events, mmap=False)
+        if len(owners) != test_domain.n_users:
+            raise artifacts.ArtifactError(f"{events}: {len(owners)} rows for {test_domain.n_users} users")
+        groups = owners[groups]
     means = result.means()
     doc = {"trained_on": {"path": trained_on, **train_domain.counts(), "domain": train_domain.name}, "training": training,
            "tested_on": {"path": str(prepared), **test_domain.counts(), "domain": test_domain.name},
-           "test": means, "n_users": len(result.users), "n_boot": eval_cfg.n_boot,
-           "ci95": {p: {m: list(bootstrap_ci(v, eval_cfg.n_boot, cfg["seed"], 0.95)) for m, v in per.items()}
+           "test": means, "n_users": len(result.users), "n_groups": len(np.unique(groups)), "n_boot": eval_cfg.n_boot,
+           "ci95": {p: {m: list(cluster_ci(v, groups, eval_cfg.n_boot, cfg["seed"], 0.95)) for m, v in per.items()}
                     for p, per in result.per_user.items()}}
     with artifacts.OutputFolder(args.out, "evaluate-utility", cfg, {"model": model_dir, "prepared": prepared}) as out:
         artifacts.write_json(out.path("metrics.json"), doc)
+        for rel, values in {**per_user_arrays("test", result), GROUPS_FILE: np.asarray(groups, np.int64)}.items():
+            artifacts.save_npy(out.path(rel), values)
         out.summary.update(domain=test_domain.name, trained_on=train_domain.name, test=means)
     log.info("trained on %s, tested on %s: %s", train_domain.name, test_domain.name, means["history_kept"])
     return 0

@@ -2,8 +2,8 @@
 
 `--point <cell>/<run>@<temperature>=<folder>` (repeated; a cell is `<domain>/L<length>`): a folder
 holding eval/ (evaluate-generation of the samples), valid/ and test/ (evaluate-utility of the
-SASRec-ID trained on them, on the validation and test users). `--real <cell>=<folder>`: the utility
-folder of the SASRec-ID trained on real windows, with eval-valid/ and eval/ (the same users).
+SASRec-ID trained on them, on the validation and test windows). `--real <cell>=<folder>`: the utility
+folder of the SASRec-ID trained on real windows, with eval-valid/ and eval/ (the same events).
 """
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", required=True, help="the headline JSON")
     args = p.parse_args(argv)
     common.setup_logging()
+    inputs, real_folders = {}, {}
+    for item in args.real:
+        cell, sep, folder = item.partition("=")
+        if not sep or not cell or not folder:
+            p.error(f"--real {item!r} is not of the form CELL=FOLDER")
+        real_folders[cell] = folder
+        inputs[f"real:{cell}"] = folder
     points: dict[str, list] = {}
-    inputs = {}
     for item in args.point:
         name, sep, folder = item.partition("=")
         cell, slash, run_t = name.rpartition("/")
@@ -39,17 +45,13 @@ def main(argv: list[str] | None = None) -> int:
             t = None
         if not sep or not slash or not at or not run or not folder or t is None:
             p.error(f"--point {item!r} is not of the form CELL/RUN@TEMPERATURE=FOLDER")
-        points.setdefault(cell, []).append(load_point(run, t, folder))
+        if cell not in real_folders:
+            p.error(f"--point {item!r}: no --real {cell}=FOLDER names the model trained on real windows of its cell")
+        points.setdefault(cell, []).append(load_point(run, t, folder, real_folders[cell]))
         inputs[name] = folder
-    real = {}
-    for item in args.real:
-        cell, sep, folder = item.partition("=")
-        if not sep or not cell or not folder:
-            p.error(f"--real {item!r} is not of the form CELL=FOLDER")
-        real[cell] = load_real(folder)
-        inputs[f"real:{cell}"] = folder
-    if set(real) != set(points):
-        p.error(f"--real names cells {sorted(real)}, --point names {sorted(points)}: each cell needs both")
+    if set(real_folders) != set(points):
+        p.error(f"--real names cells {sorted(real_folders)}, --point names {sorted(points)}: each cell needs both")
+    real = {cell: load_real(folder) for cell, folder in real_folders.items()}
     cells = {cell: summary(pts, real[cell], cell) for cell, pts in points.items()}
     with artifacts.OutputFolder(args.out, "report-sweep", {"cells": list(cells)}, inputs) as out:
         out.path("README.md").write_text(markdown(cells, FIGURE), encoding="utf-8")
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     artifacts.write_json(args.results, cells)
     for cell, doc in cells.items():
         for run, c in doc["chosen"].items():
-            log.info("%s %s: temperature %g chosen on validation users; test NDCG@10 %.4f (%.0f%% of real)", cell, run,
+            log.info("%s %s: temperature %g chosen on validation windows; test NDCG@10 %.4f (%.0f%% of real)", cell, run,
                      c["temperature"], c["test_ndcg@10"], 100 * (c["test_over_real"] or 0))
     return 0
 

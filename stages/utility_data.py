@@ -2,10 +2,13 @@
 
 --kind real-train  N random training windows of a generator's split (at least 3 items: leave-one-out)
 --kind samples     the generated windows of --samples with at least 3 items
---kind test-users  the full sequences of the generator's held-out test users
---kind valid-users the full sequences of its validation users (for choosing generation settings)
+--kind test-windows  one test event per held-out test window of the generator: its user's sequence up to
+                     the window's last item (pipeline.utility.window_events), plus event_users.npy
+--kind valid-windows the same for its validation users (for choosing generation settings)
 --kind augmented   --prepared's users followed by the generated windows of --samples
-Each output is a `prepared`-style folder (Domain.load), so stage finetune trains on it.
+Each output is a `prepared`-style folder (Domain.load), so stage finetune trains on it. The window
+kinds also write event_users.npy (the source user of each event), which stage evaluate-utility uses
+to resample users, not events, for its intervals.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from pipeline.config import build
 from pipeline.data.domain import Domain
 from pipeline.data.windows import make_windows
 from pipeline.genconfig import WindowConfig
-from pipeline.utility import augmented, filtered, users_domain, windows_domain
+from pipeline.utility import EVENT_USERS, augmented, filtered, window_events, windows_domain
 from stages import common
 
 log = logging.getLogger("utility-data")
@@ -27,9 +30,9 @@ MIN_LENGTH = 3  # leave-one-out keeps two items for validation and test
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m stages.utility_data", description=__doc__)
-    p.add_argument("--kind", required=True, choices=["real-train", "samples", "test-users", "valid-users", "augmented"])
+    p.add_argument("--kind", required=True, choices=["real-train", "samples", "test-windows", "valid-windows", "augmented"])
     p.add_argument("--prepared", required=True, help="the source domain")
-    p.add_argument("--generator", help="generator folder whose split defines real-train and test-users")
+    p.add_argument("--generator", help="generator folder whose split defines real-train and the test/valid windows")
     p.add_argument("--samples", help="generate output")
     p.add_argument("--n", type=int, default=0, help="real-train: how many windows (0 = all)")
     p.add_argument("--like-test", action="store_true",
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     source = Domain.load(prepared)
     inputs = {"prepared": prepared}
     config = {"kind": args.kind, "n": args.n, "like_test": args.like_test, "min_length": MIN_LENGTH}
-    if args.kind in ("real-train", "test-users", "valid-users"):
+    event_users = None
+    if args.kind in ("real-train", "test-windows", "valid-windows"):
         generator = common.input_path(args, "generator", f"for --kind {args.kind}")
         inputs["generator"] = generator
         gen_cfg = artifacts.read_manifest(generator)["config"]
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             domain = windows_domain(source, split.train, f"{source.name}-real-windows", n, MIN_LENGTH, gen_cfg["seed"])
         else:
             part = args.kind.split("-")[0]
-            domain = users_domain(source, getattr(split.users, part), f"{source.name}-{part}-users", MIN_LENGTH)
+            domain, event_users = window_events(source, getattr(split, part), f"{source.name}-{part}-windows", MIN_LENGTH)
     else:
         samples = common.input_path(args, "samples", f"for --kind {args.kind}")
         inputs["samples"] = samples
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             domain = augmented(source, synthetic, f"{source.name}-augmented", MIN_LENGTH)
     with artifacts.OutputFolder(args.out, "utility-data", config, inputs) as out:
         domain.save(out)
+        if event_users is not None:
+            artifacts.save_npy(out.path(EVENT_USERS), event_users)
+            out.summary["source_users"] = int(len(set(event_users.tolist())))
         out.summary.update(domain=domain.name, **domain.counts(), kind=args.kind)
     log.info("%s: %s -> %s", domain.name, domain.counts(), args.out)
     return 0

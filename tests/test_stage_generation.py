@@ -63,17 +63,21 @@ def test_metrics_cover_reconstruction_codes_and_samples(art):
     assert "generated" not in ae and "codebooks" not in ae
 
 
-def test_validation_and_test_users_of_a_generator_are_disjoint_real_users(art, tmp_path):
+def test_validation_and_test_windows_of_a_generator_are_prefixes_of_disjoint_real_users(art, tmp_path):
     source = Domain.load(art / "prepared")
-    parts = {}
-    for kind in ("valid-users", "test-users"):
+    owners = {}
+    for kind in ("valid-windows", "test-windows"):
         assert utility_data.main(["--kind", kind, "--prepared", str(art / "prepared"), "--generator", str(art / "rsvq/model"),
                                   "--out", str(tmp_path / kind)]) == 0
-        parts[kind] = Domain.load(tmp_path / kind)
-        assert parts[kind].name == f"demo-movielens-{kind}" and np.array_equal(parts[kind].item_ids, source.item_ids)
-        real = {u: tuple(source.sequence(i)) for i, u in enumerate(source.user_ids)}
-        assert all(tuple(parts[kind].sequence(i)) == real[u] for i, u in enumerate(parts[kind].user_ids))
-    assert parts["valid-users"].n_users > 0 and not set(parts["valid-users"].user_ids) & set(parts["test-users"].user_ids)
+        events = Domain.load(tmp_path / kind)
+        owners[kind] = artifacts.load_npy(tmp_path / kind / "event_users.npy", mmap=False)
+        assert events.name == f"demo-movielens-{kind}" and np.array_equal(events.item_ids, source.item_ids)
+        assert len(owners[kind]) == events.n_users > len(set(owners[kind].tolist()))  # several windows per user
+        for e, u in enumerate(owners[kind]):
+            seq = events.sequence(e)
+            assert np.array_equal(seq, source.sequence(int(u))[:len(seq)])
+            assert events.user_ids[e].startswith(f"{source.user_ids[u]}#w")
+    assert not set(owners["valid-windows"].tolist()) & set(owners["test-windows"].tolist())
 
 
 def test_missing_prior_and_prior_for_a_continuous_model_fail_clearly(art):

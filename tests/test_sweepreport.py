@@ -3,16 +3,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline import artifacts
+from pipeline.evaluation import per_user_file, users_file
+from pipeline.utility import GROUPS_FILE
 from pipeline.sweepreport import Point, summary
 from stages import report_sweep
 
 
-def utility(folder: Path, ndcg: float) -> Path:
+def utility(folder: Path, ndcg: float, events: int = 4) -> Path:
+    """An evaluate-utility folder: metrics.json and per-event arrays (every event scores `ndcg`, two per user)."""
     artifacts.write_json(folder / "metrics.json", {"test": {"history_kept": {"ndcg@10": ndcg}, "history_removed": {"ndcg@10": 1.0}},
                                                    "ci95": {"history_kept": {"ndcg@10": [ndcg - 0.01, ndcg + 0.01]}}})
+    (folder / "per_user").mkdir(exist_ok=True)
+    artifacts.save_npy(folder / users_file("test"), np.arange(events))
+    artifacts.save_npy(folder / per_user_file("test", "history_kept", "ndcg@10"), np.full(events, ndcg))
+    artifacts.save_npy(folder / GROUPS_FILE, np.arange(events) // 2)
     return folder
 
 
@@ -48,12 +56,14 @@ def test_the_temperature_is_chosen_on_validation_users_not_on_test_users(tmp_pat
     assert l20["chosen"]["rsvq"]["temperature"] == 0.8 and l20["chosen"]["rsvq"]["test_ndcg@10"] == 0.030
     assert l20["chosen"]["rsvq"]["test_over_real"] == pytest.approx(0.6)
     assert l20["chosen"]["rsvq"]["test_ci95"] == pytest.approx([0.020, 0.040])
+    assert l20["chosen"]["rsvq"]["test_over_real_ci95"] == pytest.approx([0.6, 0.6])  # every event: .030 vs .050
     assert l20["chosen"]["vae"]["temperature"] == 1.0 and l100["chosen"]["rsvq"]["temperature"] == 0.7
     assert len(l20["points"]) == 5 and len(l100["points"]) == 2
     assert l20["real"]["valid_ndcg@10"] == 0.080 and l100["real"]["test_ndcg@10"] == 0.02
     text = (tmp_path / "report/README.md").read_text()
     assert "## demo/L20" in text and "## demo/L100" in text
-    assert "| RSVQ-AE | 0.8* |" in text and "| RSVQ-AE | 0.6 |" in text and "| VAE | 1* |" in text and "0.0200-0.0400" in text
+    assert "| RSVQ-AE | 0.8* |" in text and "| RSVQ-AE | 0.6 |" in text and "| VAE | 1* |" in text
+    assert "0.0200-0.0400" in text and "| 60% (60-60%) |" in text
     assert (tmp_path / "report/sweep.png").stat().st_size > 0
 
 
@@ -65,6 +75,10 @@ def test_malformed_or_unmatched_arguments_are_refused(tmp_path):
     p = point(tmp_path / "p", 0.1, 0.02, 0.02)
     with pytest.raises(SystemExit):  # a cell without its real-data model
         run_report(tmp_path, ["--point", f"demo/L20/rsvq@1.0={p}", "--real", f"demo/L100={real(tmp_path / 'r', 0.1, 0.1)}"])
+    other = point(tmp_path / "q", 0.1, 0.02, 0.02)
+    utility(other / "test", 0.02, events=6)
+    with pytest.raises(artifacts.ArtifactError, match="not scored on the same test events"):
+        run_report(tmp_path, ["--point", f"demo/L20/rsvq@1.0={other}", "--real", f"demo/L20={real(tmp_path / 'r20', 0.1, 0.1)}"])
     with pytest.raises(ValueError, match="at least one point"):
         summary([], {"valid": 1.0, "test": 1.0}, "x")
     assert summary([Point("rsvq", 1.0, {"popularity_js": 0.1}, 0.0, 0.0)], {"valid": 0.0, "test": 0.0}, "x")["chosen"]["rsvq"][

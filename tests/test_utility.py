@@ -1,6 +1,7 @@
 """Utility data (real/synthetic/augmented over one item table) and scoring across data sets."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,9 @@ import pytest
 from pipeline import artifacts
 from pipeline.data.domain import Domain, from_sequences
 from pipeline.data.errors import DataError
-from pipeline.data.windows import make_windows
+from pipeline.data.windows import cut, make_windows
 from pipeline.genconfig import WindowConfig
-from pipeline.utility import augmented, filtered, users_domain, windows_domain
+from pipeline.utility import augmented, cluster_ci, filtered, share_ci, window_events, windows_domain
 from stages import evaluate_utility, popularity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,17 +29,53 @@ def test_every_utility_domain_keeps_the_source_item_table():
     src = toy()
     split = make_windows(src, WindowConfig(length=8), seed=0)
     real = windows_domain(src, split.train, "real", n=10, min_length=3, seed=0)
-    test = users_domain(src, split.users.test, "test", min_length=3)
+    test, _ = window_events(src, split.test, "test", min_length=3)
     for d in (real, test, filtered(real, 5, "f"), augmented(src, real, "aug", 3)):
         assert np.array_equal(d.item_ids, src.item_ids) and np.array_equal(d.item_text, src.item_text)
     assert real.n_users == 10 and real.lengths().min() >= 3
-    assert set(test.user_ids) <= {src.user_ids[u] for u in split.users.test}
+    assert {u.split("#")[0] for u in test.user_ids} <= {src.user_ids[u] for u in split.users.test}
     aug = augmented(src, real, "aug", 3)
     assert aug.n_users == src.n_users + 10 and np.array_equal(aug.sequence(0), src.sequence(0))
     with pytest.raises(DataError, match="asked for 999 windows"):
         windows_domain(src, split.train, "real", n=999, min_length=3, seed=0)
     with pytest.raises(DataError, match="one item table"):
         augmented(src, toy(n_items=31), "aug", 3)
+
+
+def test_window_events_test_every_held_out_window_with_its_users_history():
+    src = from_sequences("s", [str(i) for i in range(20)], None, ["a", "b", "c"],
+                         [list(range(10)), [1, 2], list(range(19, 5, -1))])  # 10, 2 and 14 items
+    held_out = cut(src, np.arange(3), length=4, stride=4, min_length=2)
+    events, owners = window_events(src, held_out, "ev", min_length=3)
+    # a: chunks end at 4, 8, 10; b: its only chunk (2 items) is too short to test; c: 4, 8, 12, 14
+    assert list(events.user_ids) == ["a#w0", "a#w1", "a#w2", "c#w0", "c#w1", "c#w2", "c#w3"]
+    assert list(owners) == [0, 0, 0, 2, 2, 2, 2]
+    assert list(events.lengths()) == [4, 8, 10, 4, 8, 12, 14]
+    for e, owner in enumerate(owners):  # every event is a prefix of its user's sequence
+        seq = events.sequence(e)
+        assert np.array_equal(seq, src.sequence(int(owner))[:len(seq)])
+    shuffled = held_out.subset(np.arange(len(held_out))[::-1])
+    with pytest.raises(DataError, match="is not chunk 0"):  # windows out of order are not chunks of their sequence
+        window_events(src, shuffled, "ev", min_length=3)
+
+
+def test_intervals_resample_users_with_all_their_events():
+    rng = np.random.default_rng(0)
+    per_user = rng.random(50)
+    values = np.repeat(per_user, 10)  # each user's 10 events agree: they carry one user's worth of information
+    users = np.repeat(np.arange(50), 10)
+    lo, hi = cluster_ci(values, users, n_boot=500, seed=1)
+    assert (lo, hi) == pytest.approx(cluster_ci(per_user, np.arange(50), n_boot=500, seed=1))
+    naive_lo, naive_hi = cluster_ci(values, np.arange(500), n_boot=500, seed=1)  # events as if independent
+    assert hi - lo > 2 * (naive_hi - naive_lo)
+    assert lo < values.mean() < hi
+    # the share of two models on the same events: exact when one is a multiple of the other
+    assert share_ci(0.6 * values, values, users, n_boot=200) == pytest.approx((0.6, 0.6))
+    b = values + rng.random(500)
+    lo, hi = share_ci(values, b, users, n_boot=500)
+    assert lo < values.mean() / b.mean() < hi
+    with pytest.raises(ValueError, match="differ in shape"):
+        share_ci(values, b[:-1], users)
 
 
 def save(domain: Domain, folder: Path) -> Path:
@@ -89,11 +126,12 @@ def test_utility_table_gives_the_ratio_to_real_and_how_each_model_stopped():
              "training": training}
         return Utility("movielens-1m/L20", trained, m)
 
-    rows = utility_table([entry("rsvq", .02, {"epochs": 9, "best_epoch": 6, "stopped": "early_stopping", "wall_s": 90.0}),
+    rows = utility_table([dataclasses.replace(entry("rsvq", .02, {"epochs": 9, "best_epoch": 6, "stopped": "early_stopping",
+                                                                  "wall_s": 90.0}), share_ci95=(.41, .6)),
                           entry("real", .04, {"epochs": 30, "best_epoch": 30, "stopped": "max_epochs", "wall_s": 300.0})])
     real, rsvq = rows.splitlines()[2:]
     assert "real windows" in real and real.endswith("| 30 (30) | max epochs |")
-    assert "| 50.00% |" in rsvq and rsvq.endswith("| 9 (6) | early stopping |")
+    assert "| 50.00% (41-60%) |" in rsvq and rsvq.endswith("| 9 (6) | early stopping |")
     # with the test users' repeat share known, each cell gets its no-training floor row
     floor = Utility("movielens-1m/L20", "real", entry("real", .04, {"epochs": 1, "best_epoch": 1, "stopped": "x",
                                                                       "wall_s": 1.0}).metrics, repeat_last=0.01)
