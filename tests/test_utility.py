@@ -145,3 +145,30 @@ def test_repeat_last_share_counts_targets_equal_to_the_last_history_item():
     # users: [1, 2, 2] repeats; [3, 1] does not; [4] is too short to have a history; [5, 5] repeats
     d = from_sequences("t", [str(i) for i in range(6)], None, ["a", "b", "c", "d"], [[1, 2, 2], [3, 1], [4], [5, 5]])
     assert repeat_last_share(d) == pytest.approx(2 / 3)
+
+
+def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_events(tmp_path):
+    """evaluate-utility on window events: intervals resample source users; the report pairs two models' events."""
+    from pipeline.genreport import load_utility
+    from pipeline.utility import EVENT_USERS
+
+    src = toy(n_users=200, seed=3, name="real")  # 20 test users with several windows each
+    events, owners = window_events(src, make_windows(src, WindowConfig(length=4), seed=0).test, "real-test-windows", 3)
+    with artifacts.OutputFolder(tmp_path / "events", "utility-data", {}) as out:
+        events.save(out)
+        artifacts.save_npy(out.path(EVENT_USERS), owners)
+        out.summary["domain"] = events.name
+    folders = {}
+    for trained, seed in (("real", 1), ("rsvq", 2)):
+        train = save(toy(seed=seed, name=trained), tmp_path / f"train-{trained}")
+        assert popularity.main([*CONFIG, "--prepared", str(train), "--out", str(tmp_path / f"pop-{trained}")]) == 0
+        folders[trained] = tmp_path / f"eval-{trained}"
+        assert evaluate_utility.main([*CONFIG, "--set", "evaluate.n_boot=100", "--model", str(tmp_path / f"pop-{trained}"),
+                                      "--prepared", str(tmp_path / "events"), "--out", str(folders[trained])]) == 0
+    doc = artifacts.read_json(folders["rsvq"] / "metrics.json")
+    assert doc["n_users"] == events.n_users and doc["n_groups"] == len(set(owners.tolist())) < events.n_users
+    entries = {u.trained: u for u in load_utility([(f"toy/L4/{t}", f) for t, f in folders.items()])}
+    assert entries["real"].share_ci95 is None
+    lo, hi = entries["rsvq"].share_ci95
+    ratio = doc["test"]["history_kept"]["ndcg@10"] / artifacts.read_json(folders["real"] / "metrics.json")["test"]["history_kept"]["ndcg@10"]
+    assert lo <= ratio <= hi
