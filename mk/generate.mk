@@ -78,10 +78,10 @@ GEN_SET_Scientific := windows.holdout=train_part generate.n_sequences=8442
 # An epoch budget with early stopping, not minutes: a 2-minute budget stopped these models while they were
 # still improving, so the comparison followed the machine's speed and load
 GEN_UTILITY_SET ?= train.epochs=30 train.patience=3 train.max_minutes=0
-CODE_utility := stages/utility_data.py stages/evaluate_utility.py pipeline/utility.py pipeline/data/windows.py
+CODE_utility := stages/utility_data.py pipeline/utility.py pipeline/data/windows.py
 # the trainer and the evaluator of the utility models (CODE_finetune is defined in vqrec.mk, read after
 # this file: the rules below name it for the second expansion)
-CODE_utility_eval := stages/evaluate_utility.py pipeline/utility.py pipeline/evaluation.py pipeline/metrics.py
+CODE_utility_eval := stages/evaluate_utility.py pipeline/utility.py pipeline/utilitystats.py pipeline/evaluation.py pipeline/metrics.py
 
 define GEN_UTILITY_RULES
 $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json: $(ART)/$(1)/gen/L$(2)/utility/config/.resolve ;
@@ -178,7 +178,7 @@ _sweep_dir = $(ART)/$(subst /L,/gen/L,$(dir $(1)))sweep/$(notdir $(1))
 _sweep_cell_dir = $(ART)/$(call _sweep_domain,$(1))/gen/L$(call _sweep_length,$(1))
 results/sampling_sweep.json: $(foreach p,$(SWEEP_POINTS),$(foreach s,eval valid test,$(call _sweep_dir,$(p))/$(s)/manifest.json)) \
   $(foreach c,$(SWEEP_CELLS),$(foreach s,eval-valid eval,$(call _sweep_cell_dir,$(c))/utility/real/$(s)/manifest.json)) \
-  stages/report_sweep.py pipeline/sweepreport.py pipeline/utility.py | $(INSTALLED)
+  stages/report_sweep.py pipeline/sweepreport.py pipeline/utilitystats.py | $(INSTALLED)
 	$(RUN) stages.report_sweep $(foreach p,$(SWEEP_POINTS),--point $(p)=$(call _sweep_dir,$(p))) \
 	  $(foreach c,$(SWEEP_CELLS),--real $(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))=$(call _sweep_cell_dir,$(c))/utility/real) \
 	  --out $(SWEEP_REPORT) --results $@
@@ -215,7 +215,7 @@ GEN_AUGMENT := Scientific/real Scientific/augmented
 results/rsvqae.json: $(foreach e,$(GEN_EVALS),$(ART)/$(subst /L,/gen/L,$(e))/eval/manifest.json) \
   $(foreach u,$(GEN_UTILITY),$(ART)/$(subst /L,/gen/L,$(dir $(u)))utility/$(notdir $(u))/eval/manifest.json) \
   $(foreach a,$(GEN_AUGMENT),$(AUG)/$(notdir $(a))/eval/manifest.json) \
-  stages/report_generation.py pipeline/genreport.py pipeline/utility.py | $(INSTALLED)
+  stages/report_generation.py pipeline/genreport.py pipeline/utilitystats.py | $(INSTALLED)
 	$(RUN) stages.report_generation $(foreach e,$(GEN_EVALS),--eval $(e)=$(ART)/$(subst /L,/gen/L,$(e))/eval) \
 	  $(foreach u,$(GEN_UTILITY),--utility $(u)=$(ART)/$(subst /L,/gen/L,$(dir $(u)))utility/$(notdir $(u))/eval) \
 	  $(foreach a,$(GEN_AUGMENT),--augment $(a)=$(AUG)/$(notdir $(a))/eval) --out $(GEN_REPORTS) --results $@

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline import artifacts
 from pipeline.data.domain import Domain
-from pipeline.utility import share_between
+from pipeline.utilitystats import share_between
 
 # Wang, Ye, Dong, J. Tsinghua Univ. (Sci. & Tech.) 65(11), 2025, abstract: RSVQ-AE reconstruction
 # loss (its definition is not given there) and token accuracy.
@@ -77,13 +77,13 @@ def _get(entries: list[Entry], cell: tuple[str, int], run: str) -> Entry | None:
     return next((e for e in entries if e.cell == cell and e.run == run), None)
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}%"
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def _share(x: float, ci: tuple[float, float] | None) -> str:
-    """A share of train-on-real, with its 95% interval where known."""
-    return _pct(x) if ci is None else f"{_pct(x)} ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)"
+def share_text(x: float | None, ci: tuple[float, float] | None, digits: int = 2) -> str:
+    """A share of train-on-real as a percentage, with its 95% interval where known."""
+    return _pct(x, digits) if ci is None else f"{_pct(x, digits)} ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)"
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -229,7 +229,7 @@ def utility_table(utility: list[Utility], protocol: str = "history_kept") -> str
             t = u.metrics["test"][protocol]
             lo, hi = u.metrics["ci95"][protocol]["ndcg@10"]
             base = real.metrics["test"][protocol]["ndcg@10"] if real and u is not real else 0.0
-            ratio = _share(t["ndcg@10"] / base, u.share_ci95) if base > 0 else "–"
+            ratio = share_text(t["ndcg@10"] / base, u.share_ci95) if base > 0 else "–"
             label = "real windows" if u.trained == "real" else RUN_LABELS.get(u.trained, u.trained) + " windows"
             rows.append(f"| {cell} | {label} | {u.metrics['trained_on']['users']:,} | {t['ndcg@10']:.4f} "
                         f"({lo:.4f}-{hi:.4f}) | {t['recall@10']:.4f} | {ratio} | "

@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from pipeline import artifacts  # noqa: E402
-from pipeline.genreport import RUN_LABELS  # noqa: E402
-from pipeline.utility import share_between  # noqa: E402
+from pipeline.genreport import RUN_LABELS, share_text  # noqa: E402
+from pipeline.utilitystats import share_between  # noqa: E402
 
 METRIC = "ndcg@10"
 PROTOCOL = "history_kept"  # the utility table's protocol
@@ -83,14 +83,6 @@ def summary(points: list[Point], real: dict[str, float], cell: str) -> dict:
     }
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
-
-
-def _share(x: float | None, ci) -> str:
-    return _pct(x) if ci is None else f"{_pct(x)} ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)"
-
-
 def _ci(ci) -> str:
     return "–" if ci is None else f"{ci[0]:.4f}-{ci[1]:.4f}"
 
@@ -122,8 +114,8 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
             star = "*" if doc["chosen"][p["run"]]["temperature"] == p["temperature"] else ""
             lines.append(f"| {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
                          f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['items_covered']:,} | "
-                         f"{p[f'valid_{METRIC}']:.4f} | {_pct(p['valid_over_real'])} | {p[f'test_{METRIC}']:.4f} | "
-                         f"{_ci(p['test_ci95'])} | {_share(p['test_over_real'], p['test_over_real_ci95'])} |")
+                         f"{p[f'valid_{METRIC}']:.4f} | {share_text(p['valid_over_real'], None, 0)} | {p[f'test_{METRIC}']:.4f} | "
+                         f"{_ci(p['test_ci95'])} | {share_text(p['test_over_real'], p['test_over_real_ci95'], 0)} |")
         lines.append("")
     lines += [f"![sweep]({figure})", ""]
     return "\n".join(lines)

@@ -132,6 +132,11 @@ def _fmt(x, spec: str) -> str:
     return "–" if x is None else format(x, spec)
 
 
+def _share(x: float | None, ci: list[float] | None) -> str:
+    """A share of train-on-real, with its 95% interval where recorded."""
+    return "–" if x is None else f"{100 * x:.0f}%" + ("" if ci is None else f" ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)")
+
+
 def rsvqae_table() -> str:
     data = _load("rsvqae.json")
     if data is None:
@@ -145,8 +150,7 @@ def rsvqae_table() -> str:
         for length, runs in sorted(cells.items(), key=lambda kv: int(kv[0])):
             for run, r in runs.items():
                 tstr, trtr, c = r.get("tstr_ndcg@10"), r.get("trtr_ndcg@10"), r.get("tstr_share_ci95")
-                util = "–" if tstr is None or trtr is None else f"{tstr:.4f} / {trtr:.4f} = {100 * tstr / trtr:.0f}%" + (
-                    "" if c is None else f" ({100 * c[0]:.0f}-{100 * c[1]:.0f}%)")
+                util = "–" if tstr is None or trtr is None else f"{tstr:.4f} / {trtr:.4f} = {_share(tstr / trtr, c)}"
                 rows.append(f"| {domain} | {length} | {run} | {r['recon_ce']:.4f} | {100 * r['accuracy']:.2f}% | "
                             f"{_fmt(r.get('paper_accuracy') and 100 * r['paper_accuracy'], '.2f')} | "
                             f"{_fmt(r.get('popularity_js'), '.4f')} | {_fmt(r.get('bigram_overlap'), '.4f')} | "
@@ -169,9 +173,6 @@ def sampling_sweep_table() -> str:
     def ci(c) -> str:
         return "–" if c is None else f"{c[0]:.4f}-{c[1]:.4f}"
 
-    def share(x, c) -> str:
-        return "–" if x is None else f"{100 * x:.0f}%" + ("" if c is None else f" ({100 * c[0]:.0f}-{100 * c[1]:.0f}%)")
-
     rows = ["* = the temperature the validation windows choose; NDCG@10 with history kept, one event per held-out window "
             "(share of train-on-real); 95% intervals resample users.", "",
             "| cell | sampler | temperature | popularity JS | bigram precision | repeat rate | valid NDCG@10 "
@@ -185,8 +186,8 @@ def sampling_sweep_table() -> str:
             star = "*" if doc["chosen"][p["run"]]["temperature"] == p["temperature"] else ""
             rows.append(f"| {cell} | {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
                         f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['valid_ndcg@10']:.4f} "
-                        f"({_fmt(p['valid_over_real'] and 100 * p['valid_over_real'], '.0f')}%) | {p['test_ndcg@10']:.4f} "
-                        f"| {ci(p.get('test_ci95'))} | {share(p['test_over_real'], p.get('test_over_real_ci95'))} |")
+                        f"({_share(p['valid_over_real'], None)}) | {p['test_ndcg@10']:.4f} "
+                        f"| {ci(p.get('test_ci95'))} | {_share(p['test_over_real'], p.get('test_over_real_ci95'))} |")
     return "\n".join(rows)
 
 

@@ -23,7 +23,8 @@ from pipeline.data.split import leave_one_out
 from pipeline.evaluation import EvaluateConfig, evaluate, per_user_arrays
 from pipeline.models import checkpoint
 from pipeline.settings import section
-from pipeline.utility import EVENT_USERS, GROUPS_FILE, cluster_ci, same_items
+from pipeline.utility import EVENT_USERS, same_items
+from pipeline.utilitystats import GROUPS_FILE, cluster_ci
 from stages import common
 
 log = logging.getLogger("evaluate-utility")

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import artifacts
 from pipeline.evaluation import per_user_file, users_file
-from pipeline.utility import GROUPS_FILE
+from pipeline.utilitystats import GROUPS_FILE
 from pipeline.sweepreport import Point, summary
 from stages import report_sweep
 

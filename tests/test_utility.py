@@ -12,7 +12,8 @@ from pipeline.data.domain import Domain, from_sequences
 from pipeline.data.errors import DataError
 from pipeline.data.windows import cut, make_windows
 from pipeline.genconfig import WindowConfig
-from pipeline.utility import augmented, cluster_ci, filtered, share_ci, window_events, windows_domain
+from pipeline.utility import augmented, filtered, window_events, windows_domain
+from pipeline.utilitystats import cluster_ci, share_ci
 from stages import evaluate_utility, popularity
 
 ROOT = Path(__file__).resolve().parents[1]
