@@ -8,6 +8,7 @@ and with VIRTUAL_ENV set to the running interpreter's environment so make does n
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -94,3 +95,25 @@ def test_incremental_make(make):
     # a source setting: prepare is out of date (and so is everything downstream)
     edit(make.domain_yaml, "users: 600", "users: 601")
     assert would_run(make, "prepare") == ["prepare"]
+
+
+def resolved(make, domain: str, length: int, run: str, stage: str) -> dict:
+    """Resolve one generation run's configs through make (the real resolver) and read one of them."""
+    folder = make.art.parent / domain / "gen" / f"L{length}" / run / "config"
+    done = make("RUN=echo", str(folder / ".resolve"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((folder / f"{stage}.json").read_text())
+
+
+def test_generation_runs_get_their_domain_and_length_settings(make):
+    # the per-domain settings once sat below the rule expansion that reads them and were dropped:
+    # Scientific's augmentation generator then trained on whole sequences, test items included
+    sci = resolved(make, "Scientific", 20, "rsvq", "train-generator.rsvq")
+    assert sci["windows"]["holdout"] == "train_part"
+    assert resolved(make, "Scientific", 20, "rsvq", "generate")["generate"]["n_sequences"] == 8442
+    # L=100 code priors get the longer budget, L=20 ones the stage default
+    long_prior = resolved(make, "movielens-1m", 100, "rsvq", "train-prior")["prior"]["train"]
+    assert (long_prior["max_epochs"], long_prior["max_minutes"]) == (14, 70)
+    short_prior = resolved(make, "movielens-1m", 20, "rsvq", "train-prior")["prior"]["train"]
+    assert (short_prior["max_epochs"], short_prior["max_minutes"]) == (6, 20)
+    assert resolved(make, "movielens-1m", 20, "rsvq", "train-generator.rsvq")["windows"]["holdout"] == "random"
