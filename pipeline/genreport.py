@@ -242,15 +242,26 @@ def utility_table(utility: list[Utility], protocol: str = "history_kept") -> str
     return "\n".join(rows)
 
 
+def augmentation_share(utility: list[Utility], u: Utility) -> float | None:
+    """NDCG@10 (history kept) of `u` over that of the real-trained model of its cell; None for that model."""
+    real = next((r for r in utility if r.cell == u.cell and r.trained == "real"), None)
+    if real is None or u is real:
+        return None
+    return u.metrics["test"]["history_kept"]["ndcg@10"] / real.metrics["test"]["history_kept"]["ndcg@10"]
+
+
 def augmentation_table(utility: list[Utility], protocol: str = "history_kept") -> str:
-    rows = ["| domain | SASRec-ID trained on | users (real + synthetic) | NDCG@10 (95% CI) | Recall@10 (95% CI) | epochs (best) | stopped |",
-            "|---|---|---:|---:|---:|---:|---|"]
+    rows = ["| domain | SASRec-ID trained on | users (real + synthetic) | NDCG@10 (95% CI) | Recall@10 (95% CI) | "
+            "NDCG@10 / real (paired 95% CI) | epochs (best) | stopped |",
+            "|---|---|---:|---:|---:|---:|---:|---|"]
     for u in sorted(utility, key=lambda u: (u.cell, u.trained != "real")):
         t, ci = u.metrics["test"][protocol], u.metrics["ci95"][protocol]
         label = "real training data" if u.trained == "real" else "real + RSVQ-AE windows"
+        share = augmentation_share(utility, u)
         rows.append(f"| {u.cell} | {label} | {u.metrics['trained_on']['users']:,} | {t['ndcg@10']:.4f} "
                     f"({ci['ndcg@10'][0]:.4f}-{ci['ndcg@10'][1]:.4f}) | {t['recall@10']:.4f} "
-                    f"({ci['recall@10'][0]:.4f}-{ci['recall@10'][1]:.4f}) | {_training(u)} |")
+                    f"({ci['recall@10'][0]:.4f}-{ci['recall@10'][1]:.4f}) | "
+                    f"{'–' if share is None else share_text(share, u.share_ci95)} | {_training(u)} |")
     return "\n".join(rows)
 
 
@@ -294,7 +305,11 @@ def headline(entries: list[Entry], utility: list[Utility] = (), augmentation: li
             row["paper_accuracy"] = paper["accuracy"]
         out.setdefault(RESULT_DOMAINS.get(e.domain, e.domain), {}).setdefault(str(e.length), {})[e.run] = row
     for u in augmentation:
-        out.setdefault("augmentation", {}).setdefault(u.cell, {})[u.trained] = u.metrics["test"]["history_kept"]
+        row = dict(u.metrics["test"]["history_kept"])
+        share = augmentation_share(list(augmentation), u)
+        if share is not None:  # the same users score both models: the paired interval says whether they differ
+            row.update({"ndcg@10_vs_real": share, "ndcg@10_vs_real_ci95": u.share_ci95})
+        out.setdefault("augmentation", {}).setdefault(u.cell, {})[u.trained] = row
     return out
 
 

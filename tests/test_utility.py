@@ -173,3 +173,21 @@ def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_e
     lo, hi = entries["rsvq"].share_ci95
     ratio = doc["test"]["history_kept"]["ndcg@10"] / artifacts.read_json(folders["real"] / "metrics.json")["test"]["history_kept"]["ndcg@10"]
     assert lo <= ratio <= hi
+
+
+def test_augmentation_rows_carry_the_paired_share_of_the_real_trained_model():
+    from pipeline.genreport import Utility, augmentation_table, headline
+
+    def entry(trained, ndcg, share_ci95=None):
+        m = {"test": {"history_kept": {"ndcg@10": ndcg, "recall@10": 2 * ndcg, "recall@50": .3, "ndcg@50": .1}},
+             "ci95": {"history_kept": {"ndcg@10": [ndcg - .01, ndcg + .01], "recall@10": [0, 1]}},
+             "trained_on": {"users": 10}, "training": {"epochs": 3, "best_epoch": 2, "stopped": "early_stopping"}}
+        return Utility("Scientific", trained, m, share_ci95=share_ci95)
+
+    aug = [entry("augmented", .045, (.85, .97)), entry("real", .05)]
+    real_row, aug_row = augmentation_table(aug).splitlines()[2:]
+    assert "real training data" in real_row and "| – |" in real_row
+    assert "| 90.00% (85-97%) |" in aug_row
+    doc = headline([], augmentation=aug)["augmentation"]["Scientific"]
+    assert doc["augmented"]["ndcg@10_vs_real"] == pytest.approx(.9) and doc["augmented"]["ndcg@10_vs_real_ci95"] == (.85, .97)
+    assert "ndcg@10_vs_real" not in doc["real"] and doc["real"]["ndcg@10"] == .05
