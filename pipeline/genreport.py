@@ -41,6 +41,7 @@ class Entry:
     length: int
     run: str
     metrics: dict
+    prior_training: dict | None = None  # train-prior's summary (best_epoch, train_seconds, stopped) for prior runs
 
     @property
     def cell(self) -> tuple[str, int]:
@@ -54,14 +55,27 @@ def load_entries(pairs: list[tuple[str, str | Path]]) -> list[Entry]:
         parts = name.split("/")
         if len(parts) != 3 or not parts[1].startswith("L") or not parts[1][1:].isdigit():
             raise artifacts.ArtifactError(f"--eval {name!r}: the name must be <domain>/L<length>/<run>")
-        artifacts.read_manifest(folder)
+        manifest = artifacts.read_manifest(folder)
         metrics = artifacts.read_json(Path(folder) / "metrics.json")
         domain, length, run = parts[0], int(parts[1][1:]), parts[2]
         if (metrics["domain"], metrics["length"]) != (domain, length):
             raise artifacts.ArtifactError(f"{folder}/metrics.json: {metrics['domain']} L={metrics['length']}, "
                                           f"but it was named {name!r}")
-        entries.append(Entry(domain, length, run, metrics))
+        entries.append(Entry(domain, length, run, metrics, _prior_training(folder, manifest)))
     return entries
+
+
+def _prior_training(folder: str | Path, manifest: dict) -> dict | None:
+    """How the code prior an evaluation read was trained (its train-prior summary), checked to be that prior."""
+    source = manifest["inputs"].get("prior")
+    if source is None:
+        return None
+    prior = Path(source["path"])
+    if artifacts.sha256_file(prior / artifacts.MANIFEST) != source["manifest_sha256"]:
+        raise artifacts.ArtifactError(f"{folder}: its prior {prior} was retrained after the evaluation; "
+                                      f"re-run evaluate-generation")
+    summary = artifacts.read_manifest(prior)["summary"]
+    return {k: summary[k] for k in ("best_epoch", "train_seconds", "stopped")}
 
 
 def _cells(entries: list[Entry]) -> list[tuple[str, int]]:
@@ -154,8 +168,9 @@ def codebook_table(entries: list[Entry]) -> str:
 
 
 def cost_table(entries: list[Entry]) -> str:
-    rows = ["| cell | model | parameters | steps | train s | best epoch | stopped | prior test NLL/window | samples/s |",
-            "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    rows = ["| cell | model | parameters | steps | train s | best epoch | stopped | prior train s | prior best epoch | "
+            "prior stopped | prior test NLL/window | samples/s |",
+            "|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"]
     for cell in _cells(entries):
         for run in _runs(entries):
             e = _get(entries, cell, run)
@@ -164,8 +179,10 @@ def cost_table(entries: list[Entry]) -> str:
             t = e.metrics["train"]
             prior = e.metrics.get("prior", {}).get("test", {}).get("nll_per_window")
             rate = e.metrics.get("sampling", {}).get("sequences_per_s")
+            p = e.prior_training or {}
             rows.append(f"| {_cell_label(cell)} | {RUN_LABELS.get(run, run)} | {t['parameters']:,} | {t['steps']:,} | "
-                        f"{t['train_seconds']:.0f} | {t['best_epoch']} | {t['stopped']} | {_num(prior, 1)} | {_num(rate, 1)} |")
+                        f"{t['train_seconds']:.0f} | {t['best_epoch']} | {t['stopped']} | {_num(p.get('train_seconds'), 0)} | "
+                        f"{p.get('best_epoch', '–')} | {p.get('stopped', '–')} | {_num(prior, 1)} | {_num(rate, 1)} |")
     return "\n".join(rows)
 
 

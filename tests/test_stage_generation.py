@@ -1,6 +1,7 @@
 """Stages train-generator -> train-prior -> generate -> evaluate-generation on the embedded MovieLens demo."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,26 @@ def test_report_lays_out_every_run_beside_the_paper(art, tmp_path):
     assert head["rsvq"]["codebook_perplexity"] > 1 and head["vae"]["codebook_perplexity"] is None
     with pytest.raises(artifacts.ArtifactError, match="L=20, but it was named"):
         report_generation.main([f"--eval=demo-movielens/L100/rsvq={art / 'rsvq/eval'}", "--out", str(tmp_path / "bad")])
+
+
+def test_report_says_how_each_prior_was_trained_and_refuses_a_prior_changed_since(art, tmp_path):
+    summary = artifacts.read_manifest(art / "rsvq/prior")["summary"]
+    report_generation.main([f"--eval=demo-movielens/L20/{run}={art / run / 'eval'}" for run in ("rsvq", "vae")]
+                           + ["--out", str(tmp_path / "report")])
+    rows = [line for line in (tmp_path / "report/README.md").read_text().splitlines() if line.startswith("| ML-1M")
+            or line.startswith("| demo-movielens")]
+    cost = [r for r in rows if r.count("|") == 13]  # Table 4's rows
+    rsvq = next(r for r in cost if "| RSVQ-AE |" in r)
+    assert f"| {summary['train_seconds']:.0f} | {summary['best_epoch']} | {summary['stopped']} |" in rsvq
+    assert "| – | – | – |" in next(r for r in cost if "| VAE |" in r)  # no prior
+    # a prior retrained after the evaluation no longer describes the evaluated samples
+    copy = tmp_path / "art"
+    shutil.copytree(art / "rsvq", copy / "rsvq")
+    manifest = artifacts.read_json(copy / "rsvq/eval/manifest.json")
+    manifest["inputs"]["prior"]["path"] = str(copy / "rsvq/prior")
+    artifacts.write_json(copy / "rsvq/eval/manifest.json", manifest)
+    doc = artifacts.read_json(copy / "rsvq/prior/manifest.json")
+    doc["summary"]["stopped"] = "retrained"
+    artifacts.write_json(copy / "rsvq/prior/manifest.json", doc)
+    with pytest.raises(artifacts.ArtifactError, match="retrained after the evaluation"):
+        report_generation.main([f"--eval=demo-movielens/L20/rsvq={copy / 'rsvq/eval'}", "--out", str(tmp_path / "bad")])
