@@ -122,24 +122,33 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
 
 
 def plot(cells: dict[str, dict], path: Path) -> None:
-    """One row per cell: usefulness (share of train-on-real) and popularity JS against temperature."""
-    fig, axes = plt.subplots(len(cells), 2, figsize=(10, 4 * len(cells)), squeeze=False)
-    for (cell, doc), (ax_u, ax_js) in zip(cells.items(), axes):
+    """One row per cell: usefulness (share of train-on-real) and popularity JS against temperature, and the
+    two against each other (the trade-off temperature moves along; the shaded corner meets both targets)."""
+    fig, axes = plt.subplots(len(cells), 3, figsize=(15, 4 * len(cells)), squeeze=False)
+    for (cell, doc), (ax_u, ax_js, ax_f) in zip(cells.items(), axes):
         for i, run in enumerate(doc["chosen"]):
             pts = sorted((p for p in doc["points"] if p["run"] == run), key=lambda p: p["temperature"])
-            t, color = [p["temperature"] for p in pts], f"C{i}"  # one colour per sampler in both panels
+            t, color = [p["temperature"] for p in pts], f"C{i}"  # one colour per sampler in every panel
             name = RUN_LABELS.get(run, run)
             ax_u.plot(t, [100 * (p["valid_over_real"] or 0) for p in pts], "o-", color=color, label=f"{name} (validation)")
             test = [100 * (p["test_over_real"] or 0) for p in pts]
             cis = [p["test_over_real_ci95"] or (p["test_over_real"] or 0,) * 2 for p in pts]
             err = [[y - 100 * c[0] for y, c in zip(test, cis)], [100 * c[1] - y for y, c in zip(test, cis)]]
             ax_u.errorbar(t, test, yerr=err, fmt="x--", color=color, capsize=3, label=f"{name} (test, 95% interval)")
-            ax_js.plot(t, [p["popularity_js"] for p in pts], "o-", color=color, label=name)
+            js = [p["popularity_js"] for p in pts]
+            ax_js.plot(t, js, "o-", color=color, label=name)
+            ax_f.errorbar(js, test, yerr=err, fmt="o-", color=color, capsize=3, label=f"{name} (test)")
+            for x, y, temp in zip(js, test, t):
+                ax_f.annotate(f"T={temp:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
         ax_u.axhline(70, color="grey", lw=0.8, ls=":", label="target 70%")
         ax_u.set(xlabel="temperature", ylabel=f"train-on-synthetic / train-on-real {METRIC} (%)", title=f"{cell}: usefulness")
         ax_js.axhline(0.05, color="grey", lw=0.8, ls=":", label="target 0.05")
         ax_js.set(xlabel="temperature", ylabel="popularity JS vs test windows", title=f"{cell}: popularity fidelity")
-        for ax in (ax_u, ax_js):
+        top = max(100.0, ax_f.get_ylim()[1])
+        ax_f.fill_between([0, 0.05], 70, top, color="green", alpha=0.08, label="both targets")
+        ax_f.set(xlim=(0, None), ylim=(0, top), xlabel="popularity JS vs test windows",
+                 ylabel=f"test share of train-on-real {METRIC} (%)", title=f"{cell}: usefulness against fidelity")
+        for ax in (ax_u, ax_js, ax_f):
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
     fig.tight_layout()
