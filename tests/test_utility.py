@@ -173,6 +173,19 @@ def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_e
     lo, hi = entries["rsvq"].share_ci95
     ratio = doc["test"]["history_kept"]["ndcg@10"] / artifacts.read_json(folders["real"] / "metrics.json")["test"]["history_kept"]["ndcg@10"]
     assert lo <= ratio <= hi
+    # the same on the events whose target does not repeat the last history item
+    from pipeline.genreport import repeat_last_mask
+    from pipeline.utilitystats import event_metric
+
+    repeats = repeat_last_mask(events)
+    assert 0 < repeats.sum() < len(repeats), "the toy windows should have some repeat targets and some others"
+    (ev, mine, _), (_, theirs, _) = (event_metric(folders[t], "history_kept", "ndcg@10") for t in ("rsvq", "real"))
+    novel = entries["rsvq"].novel
+    assert novel["events"] == int((~repeats[ev]).sum())
+    assert novel["ndcg@10"] == pytest.approx(mine[~repeats[ev]].mean())
+    assert novel["share"] == pytest.approx(mine[~repeats[ev]].mean() / theirs[~repeats[ev]].mean())
+    assert novel["share_ci95"][0] <= novel["share"] <= novel["share_ci95"][1]
+    assert "share" not in entries["real"].novel
 
 
 def test_augmentation_rows_carry_the_paired_share_of_the_real_trained_model():
@@ -191,3 +204,22 @@ def test_augmentation_rows_carry_the_paired_share_of_the_real_trained_model():
     doc = headline([], augmentation=aug)["augmentation"]["Scientific"]
     assert doc["augmented"]["ndcg@10_vs_real"] == pytest.approx(.9) and doc["augmented"]["ndcg@10_vs_real_ci95"] == (.85, .97)
     assert "ndcg@10_vs_real" not in doc["real"] and doc["real"]["ndcg@10"] == .05
+
+
+def test_headline_carries_the_non_repeat_share_of_each_sampler():
+    from pipeline.genreport import Entry, Utility, headline
+
+    gen = {"popularity_js": .1, "bigram_precision": .2, "copied_windows": 0.0, "bigram_recall": .1,
+           "popularity_js_train": .1, "length_tv": .0, "repeat_rate": .0}
+    entry = Entry("retailrocket", 20, "rsvq", {"reconstruction": {"ce": 1.0, "accuracy": .5}, "generated": gen,
+                                               "reference_real": {"popularity_js": .01, "bigram_precision": .2,
+                                                                  "copied_windows": 0.0}})
+
+    def util(trained, novel):
+        return Utility("retailrocket/L20", trained, {"test": {"history_kept": {"ndcg@10": .2}}}, novel=novel)
+
+    cell = headline([entry], [util("real", {"events": 70, "ndcg@10": .08}),
+                              util("rsvq", {"events": 70, "ndcg@10": .04, "share": .5, "share_ci95": (.4, .6)})])
+    got = cell["retailrocket"]["20"]["rsvq"]["tstr_nonrepeat"]
+    assert got == {"events": 70, "ndcg@10": .04, "trtr_ndcg@10": .08, "share": .5, "share_ci95": (.4, .6)}
+    assert headline([entry], [util("rsvq", None)])["retailrocket"]["20"]["rsvq"]["tstr_nonrepeat"] is None
