@@ -6,6 +6,7 @@ function is a cheap no-op, so training code has a single path for 1 or N process
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import os
 from typing import Any
 
@@ -39,6 +40,8 @@ def setup(device: str = "auto") -> Dist:
     if use_cuda:
         torch.cuda.set_device(local)
     if world > 1:
+        # a rank that gloo or nccl aborts (SIGABRT) then prints where its Python code was
+        faulthandler.enable()
         if not tdist.is_initialized():
             tdist.init_process_group("nccl" if use_cuda else "gloo")
         if not use_cuda:
@@ -54,7 +57,9 @@ def cleanup(d: Dist) -> None:
     machine (SIGABRT, "terminate called without an active exception"), so a torchrun job could fail
     after its work was done; with it, 0 of 55. The mechanism is not established: ranks leaving the
     group at different moments is the suspect, but making rank 0 leave a second later did not
-    reproduce the abort.
+    reproduce the abort. On 2026-12-01 CI saw it once more (rank 0, the rank that also hosted the
+    rendezvous store in that test; under torchrun the launcher hosts it, and the test now does the
+    same), so ranks run with faulthandler on to tell where an abort happens.
     """
     if d.active and tdist.is_initialized():
         tdist.barrier()

@@ -1,6 +1,6 @@
 """Two gloo processes on one global batch give the loss and gradients of one process."""
+import datetime
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -46,8 +46,9 @@ def _loss_and_grads(d: dist.Dist, rows: slice):
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
+    # As under torchrun: the launcher hosts the rendezvous store and every rank is its client
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+                      MASTER_PORT=str(port), TORCHELASTIC_USE_AGENT_STORE="True")
     d = dist.setup("cpu")
     half = B // world
     loss, grads = _loss_and_grads(d, slice(rank * half, (rank + 1) * half))
@@ -56,17 +57,18 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     dist.cleanup(d)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _launcher_store() -> torch.distributed.TCPStore:
+    """The store torchrun's agent would host (port 0: the system picks a free one)."""
+    return torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                                      timeout=datetime.timedelta(seconds=60))
 
 
 @pytest.mark.distributed
 def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path):
     single_loss, single_grads = _loss_and_grads(dist.Dist(), slice(0, B))
     out = str(tmp_path / "rank0.npz")
-    mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+    store = _launcher_store()
+    mp.spawn(_worker, args=(2, store.port, out), nprocs=2, join=True)
     got = np.load(out)
     assert abs(float(got["loss"]) - single_loss) < 1e-5
     assert set(single_grads) <= set(got.files)
@@ -85,3 +87,18 @@ def test_cleanup_waits_for_every_rank_before_leaving_the_group(monkeypatch):
     calls.clear()
     dist.cleanup(dist.Dist())  # one process: nothing to leave
     assert calls == []
+
+
+def test_every_rank_of_a_multi_process_run_reports_where_an_abort_happens(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(dist.tdist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist.torch, "set_num_threads", lambda n: None)
+    enabled = []
+    monkeypatch.setattr(dist.faulthandler, "enable", lambda: enabled.append(True))
+    assert dist.setup("cpu") == dist.Dist(rank=1, world=2, local_rank=0)
+    assert enabled == [True]
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    dist.setup("cpu")
+    assert enabled == [True]  # one process: left as the user set it
