@@ -117,3 +117,6 @@ def test_generation_runs_get_their_domain_and_length_settings(make):
     short_prior = resolved(make, "movielens-1m", 20, "rsvq", "train-prior")["prior"]["train"]
     assert (short_prior["max_epochs"], short_prior["max_minutes"]) == (6, 20)
     assert resolved(make, "movielens-1m", 20, "rsvq", "train-generator.rsvq")["windows"]["holdout"] == "random"
+    # the utility test's SASRec-IDs train to convergence (30 epochs with patience 3 cut real-data models early)
+    train = resolved(make, "movielens-1m", 20, "utility", "finetune.sasrec_id")["train"]
+    assert (train["epochs"], train["patience"], train["max_minutes"]) == (100, 10, 0)
