@@ -141,8 +141,9 @@ gen-utility: $(foreach r,real $(GEN_SAMPLERS),$(ART)/$(GEN_DOMAIN)/gen/L$(GEN_L)
 #   $(ART)/<domain>/gen/L<L>/sweep/<run>@<T>/{config,samples,eval,train,model,valid,test}/
 SWEEP_CELLS ?= movielens-1m/20 movielens-1m/100
 SWEEP_TEMPERATURES ?= 1.0 0.8 0.7 0.6
-# RSVQ-AE only by default: the VAE and VQ-VAE stayed at or below 16% and 30% of train-on-real at every
-# temperature (README); SWEEP_SAMPLERS="rsvq vae vqvae" sweeps them too
+# RSVQ-AE only by default: under the former utility settings (30 epochs, patience 3) the VAE and VQ-VAE
+# stayed at or below 16% and 30% of train-on-real at every temperature, with popularity JS >= .06 (README
+# of commit 60762d3); SWEEP_SAMPLERS="rsvq vae vqvae" sweeps them too
 SWEEP_SAMPLERS ?= rsvq
 SWEEP_REPORT ?= reports/sampling_sweep
 

@@ -62,11 +62,18 @@ def event_metric(folder: str | Path, protocol: str, metric: str) -> tuple[np.nda
                  for rel in (users_file("test"), per_user_file("test", protocol, metric), GROUPS_FILE))
 
 
-def share_between(folder: str | Path, reference: str | Path, protocol: str, metric: str, n_boot: int = 1000,
-                  seed: int = 0) -> tuple[float, float]:
-    """95% interval of `folder`'s mean metric over `reference`'s, both scored on the same test events."""
+def paired_event_metric(folder: str | Path, reference: str | Path, protocol: str,
+                        metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(events, folder's values, reference's values, groups) of two models scored on the same test events."""
     events, a, groups = event_metric(folder, protocol, metric)
     ref_events, b, ref_groups = event_metric(reference, protocol, metric)
     if not (np.array_equal(events, ref_events) and np.array_equal(groups, ref_groups)):
         raise artifacts.ArtifactError(f"{folder} and {reference} were not scored on the same test events")
+    return events, a, b, groups
+
+
+def share_between(folder: str | Path, reference: str | Path, protocol: str, metric: str, n_boot: int = 1000,
+                  seed: int = 0) -> tuple[float, float]:
+    """95% interval of `folder`'s mean metric over `reference`'s, both scored on the same test events."""
+    _, a, b, groups = paired_event_metric(folder, reference, protocol, metric)
     return share_ci(a, b, groups, n_boot, seed)
