@@ -35,7 +35,7 @@ class Point:
     test_over_real_ci95: tuple[float, float] | None = None  # of test / real's test, resampling users together
 
 
-def _utility(folder: str | Path) -> tuple[float, tuple[float, float] | None]:
+def utility_score(folder: str | Path) -> tuple[float, tuple[float, float] | None]:
     """An evaluate-utility folder -> (METRIC, its bootstrap 95% interval if recorded)."""
     m = artifacts.read_json(Path(folder) / "metrics.json")
     ci = m.get("ci95", {}).get(PROTOCOL, {}).get(METRIC)
@@ -47,14 +47,14 @@ def load_point(run: str, temperature: float, folder: str | Path, real: str | Pat
     utility folder of the SASRec-ID trained on real windows, whose eval/ scored the same test events."""
     folder = Path(folder)
     generated = artifacts.read_json(folder / "eval" / "metrics.json")["generated"]
-    (valid, _), (test, ci) = _utility(folder / "valid"), _utility(folder / "test")
+    (valid, _), (test, ci) = utility_score(folder / "valid"), utility_score(folder / "test")
     share = share_between(folder / "test", Path(real) / "eval", PROTOCOL, METRIC)
     return Point(run, temperature, {k: generated[k] for k in SAMPLE_KEYS}, valid, test, ci, share)
 
 
 def load_real(folder: str | Path) -> dict:
     """The utility folder of the SASRec-ID trained on real windows: eval-valid/ and eval/ (test windows)."""
-    (valid, _), (test, ci) = _utility(Path(folder) / "eval-valid"), _utility(Path(folder) / "eval")
+    (valid, _), (test, ci) = utility_score(Path(folder) / "eval-valid"), utility_score(Path(folder) / "eval")
     return {"valid": valid, "test": test, "test_ci95": ci}
 
 

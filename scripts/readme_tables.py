@@ -194,6 +194,29 @@ def sampling_sweep_table() -> str:
     return "\n".join(rows)
 
 
+def synthetic_volume_table() -> str:
+    data = _load("synthetic_volume.json")
+    if data is None:
+        return _missing("synthetic_volume.json", "results/synthetic_volume.json")
+    rows = ["NDCG@10 with history kept on the test windows (one event per held-out window); shares with paired 95% "
+            "intervals that resample users; 1x = as many windows as the held-out test windows.", "",
+            "| cell | size | real windows | real NDCG@10 | real / real 1x | RSVQ-AE windows (T) | RSVQ-AE NDCG@10 "
+            "| RSVQ-AE / real 1x | RSVQ-AE / real same size | popularity JS |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for cell, doc in data.items():
+        for p in doc["points"]:
+            r, s = p["real"], p.get("rsvq")
+            row = (f"| {cell} | {p['factor']}x | {r['windows']:,} | {r['test_ndcg@10']:.4f} "
+                   f"| {_share(r['over_real_1x']['share'], r['over_real_1x']['share_ci95'])} | ")
+            row += ("– | – | – | – | – |" if s is None else
+                    f"{s['windows']:,} ({doc['temperature']:g}) | {s['test_ndcg@10']:.4f} "
+                    f"| {_share(s['over_real_1x']['share'], s['over_real_1x']['share_ci95'])} "
+                    f"| {_share(s['over_real_same_size']['share'], s['over_real_same_size']['share_ci95'])} "
+                    f"| {s['popularity_js']:.4f} |")
+            rows.append(row)
+    return "\n".join(rows)
+
+
 def bench_generation_table() -> str:
     data = _load("bench_generation.json")
     if data is None:
@@ -224,6 +247,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "bench_finetune": bench_finetune_table,
     "rsvqae": rsvqae_table,
     "sampling_sweep": sampling_sweep_table,
+    "synthetic_volume": synthetic_volume_table,
     "bench_generation": bench_generation_table,
 }
 

@@ -120,3 +120,18 @@ def test_generation_runs_get_their_domain_and_length_settings(make):
     # the utility test's SASRec-IDs train to convergence (30 epochs with patience 3 cut real-data models early)
     train = resolved(make, "movielens-1m", 20, "utility", "finetune.sasrec_id")["train"]
     assert (train["epochs"], train["patience"], train["max_minutes"]) == (100, 10, 0)
+
+
+def test_volume_points_are_k_times_the_utility_tests_size(make):
+    # k x the 1x window count (the utility test's train-on-real set) is computed by the recipe from its manifest
+    cell = make.art.parent / "movielens-1m" / "gen" / "L20"
+    real_1x = cell / "utility" / "real" / "train"
+    real_1x.mkdir(parents=True, exist_ok=True)
+    (real_1x / "manifest.json").write_text(json.dumps({"summary": {"users": 123}}))
+    done = make("RUN=echo", str(cell / "volume" / "x4" / "rsvq" / "config" / ".resolve"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    generate = json.loads((cell / "volume" / "x4" / "rsvq" / "config" / "generate.json").read_text())["generate"]
+    assert (generate["n_sequences"], generate["temperature"]) == (492, 0.8)
+    done = make("RUN=echo", str(cell / "volume" / "x2" / "real" / "train" / "manifest.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert any(line.startswith("stages.utility_data --kind real-train --n 246 ") for line in done.stdout.splitlines())
