@@ -199,25 +199,44 @@ results/sampling_sweep.json: $(foreach p,$(SWEEP_POINTS),$(foreach s,eval valid 
 	  --out $(SWEEP_REPORT) --results $@
 
 # ---------------------------------------------------------------- synthetic volume
-# Does more generated data close the gap? Per VOLUME_CELLS (<domain>/<L>), RSVQ-AE windows sampled at
-# VOLUME_TEMPERATURE and, for scale, real training windows, each at k times the 1x size of the utility
-# test (as many windows as the held-out test windows) for k in VOLUME_FACTORS; a SASRec-ID (the utility
-# config) on each, scored on the test windows. The 1x points are the utility test's real model and the
-# sweep's point at VOLUME_TEMPERATURE (which SWEEP_TEMPERATURES must hold).
+# Does more generated data close the gap? Per VOLUME_CELLS (<domain>/<L>), a SASRec-ID (the utility
+# config) on k times the 1x size of the utility test (as many windows as the held-out test windows) of
+# RSVQ-AE windows sampled at VOLUME_TEMPERATURE (k in VOLUME_FACTORS) and, for scale, of real training
+# windows (k in VOLUME_REAL_FACTORS: the real ones run out, at 7.7x for MovieLens-1M L=20), each scored
+# on the test windows. The 1x points are the utility test's real model and the sweep's point at
+# VOLUME_TEMPERATURE (which SWEEP_TEMPERATURES must hold).
 #   $(ART)/<domain>/gen/L<L>/volume/x<k>/rsvq/{config,samples,eval,train,model,test}/
 #   $(ART)/<domain>/gen/L<L>/volume/x<k>/real/{train,model,eval}/
-# L=20 by default: there the 1x RSVQ-AE windows fall short of 70% of train-on-real at every temperature
-# within the popularity target; VOLUME_CELLS="movielens-1m/20 movielens-1m/100" adds L=100
-VOLUME_CELLS ?= movielens-1m/20
+# Real windows at 2x only by default: real-data models train the longest (the 1x L=20 one 86 epochs), and
+# the 4x L=20 one was still improving after 32 epochs and over an hour here when it was stopped (its
+# checkpoint resumes: VOLUME_REAL_FACTORS="2 4")
+VOLUME_CELLS ?= movielens-1m/20 movielens-1m/100
 VOLUME_TEMPERATURE ?= 0.8
 VOLUME_FACTORS ?= 2 4
+VOLUME_REAL_FACTORS ?= 2
 VOLUME_REPORT ?= reports/synthetic_volume
 # shell: k times the 1x window count of a cell (the size of its train-on-real set) -> $$n
 _volume_n = n=$$$$(( $(2) * $$$$($(PY) -c 'import json, sys; print(json.load(open(sys.argv[1]))["summary"]["users"])' \
   $(ART)/$(1)/utility/real/train/manifest.json) ))
 
-# VOLUME_RULES(domain, L, factor)
-define VOLUME_RULES
+# VOLUME_MODEL_RULES(domain, L, factor, kind, test-scores subfolder): a SASRec-ID on volume/x<k>/<kind>/train
+# and its test-window scores (rsvq/test: rsvq/eval holds the samples' metrics, as in the sweep; real/eval,
+# as utility/real)
+define VOLUME_MODEL_RULES
+$(ART)/$(1)/gen/L$(2)/volume/x$(3)/$(4)/model/manifest.json: $(ART)/$(1)/gen/L$(2)/volume/x$(3)/$(4)/train/manifest.json \
+  $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $$$$(CODE_finetune) | $(INSTALLED)
+	$$(RUN) stages.finetune --config $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json \
+	  --prepared $(ART)/$(1)/gen/L$(2)/volume/x$(3)/$(4)/train --out $$(@D)
+
+$(ART)/$(1)/gen/L$(2)/volume/x$(3)/$(4)/$(5)/manifest.json: $(ART)/$(1)/gen/L$(2)/volume/x$(3)/$(4)/model/manifest.json \
+  $(ART)/$(1)/gen/L$(2)/utility/test-windows/manifest.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
+  $(CODE_utility_eval) | $(INSTALLED)
+	$$(RUN) stages.evaluate_utility --config $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
+	  --model $(ART)/$(1)/gen/L$(2)/volume/x$(3)/$(4)/model --prepared $(ART)/$(1)/gen/L$(2)/utility/test-windows --out $$(@D)
+endef
+
+# VOLUME_RSVQ_RULES(domain, L, factor)
+define VOLUME_RSVQ_RULES
 $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/config/generate.json $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/config/evaluate-generation.json: $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/config/.resolve ;
 $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/config/.resolve: $(ART)/$(1)/gen/L$(2)/utility/real/train/manifest.json FORCE | $(INSTALLED)
 	@$(call _volume_n,$(1)/gen/L$(2),$(3)) && $$(RESOLVE) --domain $(1) --configs $(CONFIGS) \
@@ -237,40 +256,34 @@ $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/eval/manifest.json: $(ART)/$(1)/gen/L$(2
 
 $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/train/manifest.json: $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/samples/manifest.json $(CODE_utility) | $(INSTALLED)
 	$$(RUN) stages.utility_data --kind samples --prepared $(ART)/$(1)/prepared --samples $(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/samples --out $$(@D)
+$(call VOLUME_MODEL_RULES,$(1),$(2),$(3),rsvq,test)
+endef
 
+# VOLUME_REAL_RULES(domain, L, factor)
+define VOLUME_REAL_RULES
 $(ART)/$(1)/gen/L$(2)/volume/x$(3)/real/train/manifest.json: $(ART)/$(1)/gen/L$(2)/utility/real/train/manifest.json $(CODE_utility) | $(INSTALLED)
 	@$(call _volume_n,$(1)/gen/L$(2),$(3)) && $$(RUN) stages.utility_data --kind real-train --n $$$$n --prepared $(ART)/$(1)/prepared \
 	  --generator $(ART)/$(1)/gen/L$(2)/rsvq/model --out $$(@D)
-
-$(ART)/$(1)/gen/L$(2)/volume/x$(3)/%/model/manifest.json: $(ART)/$(1)/gen/L$(2)/volume/x$(3)/%/train/manifest.json \
-  $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $$$$(CODE_finetune) | $(INSTALLED)
-	$$(RUN) stages.finetune --config $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json \
-	  --prepared $(ART)/$(1)/gen/L$(2)/volume/x$(3)/$$*/train --out $$(@D)
-
-# the test-window scores: rsvq/test (rsvq/eval holds the samples' metrics, as in the sweep), real/eval (as utility/real)
-$(ART)/$(1)/gen/L$(2)/volume/x$(3)/rsvq/test/manifest.json $(ART)/$(1)/gen/L$(2)/volume/x$(3)/real/eval/manifest.json: \
-  $(ART)/$(1)/gen/L$(2)/volume/x$(3)/%/manifest.json: $(ART)/$(1)/gen/L$(2)/volume/x$(3)/$$$$(dir $$$$*)model/manifest.json \
-  $(ART)/$(1)/gen/L$(2)/utility/test-windows/manifest.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
-  $(CODE_utility_eval) | $(INSTALLED)
-	$$(RUN) stages.evaluate_utility --config $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json \
-	  --model $(ART)/$(1)/gen/L$(2)/volume/x$(3)/$$(dir $$*)model --prepared $(ART)/$(1)/gen/L$(2)/utility/test-windows --out $$(@D)
+$(call VOLUME_MODEL_RULES,$(1),$(2),$(3),real,eval)
 endef
 $(foreach c,$(VOLUME_CELLS),$(foreach k,$(VOLUME_FACTORS),\
-  $(eval $(call VOLUME_RULES,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(k)))))
+  $(eval $(call VOLUME_RSVQ_RULES,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(k)))))
+$(foreach c,$(VOLUME_CELLS),$(foreach k,$(VOLUME_REAL_FACTORS),\
+  $(eval $(call VOLUME_REAL_RULES,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(k)))))
 
-# per cell: --cell <domain>/L<L> with its 1x points, then --point <cell>/<kind>x<k>=<folder> per factor
+# per cell (domain, L): --real/--rsvq <cell>x<k>=<folder> for the 1x points and every factor
 _volume_args = --real $(1)/L$(2)x1=$(ART)/$(1)/gen/L$(2)/utility/real \
   --rsvq $(1)/L$(2)x1=$(ART)/$(1)/gen/L$(2)/sweep/rsvq@$(VOLUME_TEMPERATURE) \
-  $(foreach k,$(VOLUME_FACTORS),--real $(1)/L$(2)x$(k)=$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real \
-  --rsvq $(1)/L$(2)x$(k)=$(ART)/$(1)/gen/L$(2)/volume/x$(k)/rsvq)
+  $(foreach k,$(VOLUME_REAL_FACTORS),--real $(1)/L$(2)x$(k)=$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real) \
+  $(foreach k,$(VOLUME_FACTORS),--rsvq $(1)/L$(2)x$(k)=$(ART)/$(1)/gen/L$(2)/volume/x$(k)/rsvq)
 _volume_inputs = $(ART)/$(1)/gen/L$(2)/utility/real/eval/manifest.json $(ART)/$(1)/gen/L$(2)/utility/real/train/manifest.json \
   $(foreach s,eval test train,$(ART)/$(1)/gen/L$(2)/sweep/rsvq@$(VOLUME_TEMPERATURE)/$(s)/manifest.json) \
-  $(foreach k,$(VOLUME_FACTORS),$(foreach s,train eval,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real/$(s)/manifest.json) \
-  $(foreach s,eval train test,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/rsvq/$(s)/manifest.json))
+  $(foreach k,$(VOLUME_REAL_FACTORS),$(foreach s,train eval,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real/$(s)/manifest.json)) \
+  $(foreach k,$(VOLUME_FACTORS),$(foreach s,eval train test,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/rsvq/$(s)/manifest.json))
 results/synthetic_volume.json: $(foreach c,$(VOLUME_CELLS),$(call _volume_inputs,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)))) \
   stages/report_volume.py pipeline/volumereport.py pipeline/utilitystats.py | $(INSTALLED)
 	$(RUN) stages.report_volume $(foreach c,$(VOLUME_CELLS),$(call _volume_args,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)))) \
-	  --temperature $(VOLUME_TEMPERATURE) --out $(VOLUME_REPORT) --results $@
+	  --out $(VOLUME_REPORT) --results $@
 
 # ---------------------------------------------------------------- augmentation: Scientific + generated windows
 # SASRec-ID on Scientific alone vs on Scientific + RSVQ-AE windows (generator: Scientific, L=20, rsvq),

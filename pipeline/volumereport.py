@@ -64,22 +64,24 @@ def _share(model: Model, reference: Model) -> dict:
 
 
 def summary(real: dict[int, str | Path], rsvq: dict[int, str | Path], cell: str) -> dict:
-    """One cell: {factor: folder} of the real and the RSVQ-AE models; factor 1 of real is the reference."""
+    """One cell: {factor: folder} of the real and the RSVQ-AE models; factor 1 of real is the reference.
+    A size may have either kind alone (real windows run out before generated ones do)."""
     if 1 not in real:
         raise VolumeError(f"{cell}: no 1x real model, the reference of every share")
-    if set(rsvq) - set(real):
-        raise VolumeError(f"{cell}: RSVQ-AE factors {sorted(set(rsvq) - set(real))} have no real model of the same size")
-    reals = {k: load_real(f) for k, f in sorted(real.items())}
+    reals = {k: load_real(f) for k, f in real.items()}
     base = reals[1]
     points, temperatures = [], set()
-    for k, r in reals.items():
-        point = {"factor": k, "real": {"windows": r.windows, f"test_{METRIC}": r.test, "test_ci95": r.test_ci95,
-                                       "over_real_1x": _share(r, base)}}
+    for k in sorted(set(real) | set(rsvq)):
+        point = {"factor": k}
+        r = reals.get(k)
+        if r is not None:
+            point["real"] = {"windows": r.windows, f"test_{METRIC}": r.test, "test_ci95": r.test_ci95,
+                             "over_real_1x": _share(r, base)}
         if k in rsvq:
             s, temperature, sample = load_rsvq(rsvq[k])
             temperatures.add(temperature)
             point["rsvq"] = {"windows": s.windows, f"test_{METRIC}": s.test, "test_ci95": s.test_ci95, **sample,
-                             "over_real_1x": _share(s, base), "over_real_same_size": _share(s, r)}
+                             "over_real_1x": _share(s, base), "over_real_same_size": None if r is None else _share(s, r)}
         points.append(point)
     if len(temperatures) > 1:
         raise VolumeError(f"{cell}: the RSVQ-AE points were sampled at different temperatures {sorted(temperatures)}")
@@ -91,8 +93,8 @@ def _ci(ci) -> str:
     return "–" if ci is None else f"{ci[0]:.4f}-{ci[1]:.4f}"
 
 
-def _pct(share: dict) -> str:
-    return share_text(share["share"], share["share_ci95"], 0)
+def _pct(share: dict | None) -> str:
+    return "–" if share is None else share_text(share["share"], share["share_ci95"], 0)
 
 
 def markdown(cells: dict[str, dict], figure: str) -> str:
@@ -110,15 +112,17 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
     for cell, doc in cells.items():
         lines += [
             f"## {cell}", "",
-            f"1x = {doc['base_windows']:,} windows; RSVQ-AE sampled at temperature {doc['temperature']:g}.", "",
+            f"1x = {doc['base_windows']:,} windows" + ("" if doc["temperature"] is None else
+                                                       f"; RSVQ-AE sampled at temperature {doc['temperature']:g}") + ".", "",
             f"| size | real windows | real {m} (95% interval) | real / real 1x | RSVQ-AE windows | RSVQ-AE {m} "
             "(95% interval) | RSVQ-AE / real 1x | RSVQ-AE / real same size | popularity JS | bigram prec. |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for p in doc["points"]:
-            r, s = p["real"], p.get("rsvq")
-            row = (f"| {p['factor']}x | {r['windows']:,} | {r[f'test_{METRIC}']:.4f} ({_ci(r['test_ci95'])}) | "
-                   f"{_pct(r['over_real_1x'])} | ")
+            r, s = p.get("real"), p.get("rsvq")
+            row = f"| {p['factor']}x | "
+            row += ("– | – | – | " if r is None else
+                    f"{r['windows']:,} | {r[f'test_{METRIC}']:.4f} ({_ci(r['test_ci95'])}) | {_pct(r['over_real_1x'])} | ")
             row += ("– | – | – | – | – | – |" if s is None else
                     f"{s['windows']:,} | {s[f'test_{METRIC}']:.4f} ({_ci(s['test_ci95'])}) | {_pct(s['over_real_1x'])} | "
                     f"{_pct(s['over_real_same_size'])} | {s['popularity_js']:.4f} | {s['bigram_precision']:.3f} |")
@@ -132,7 +136,7 @@ def plot(cells: dict[str, dict], path: Path) -> None:
     """One panel per cell: test METRIC against training windows, real and RSVQ-AE, with the 70% target line."""
     fig, axes = plt.subplots(1, len(cells), figsize=(6.5 * len(cells), 4.5), squeeze=False)
     for (cell, doc), ax in zip(cells.items(), axes[0]):
-        for kind, label, color in (("real", "real windows", "C0"), ("rsvq", f"RSVQ-AE (T={doc['temperature']:g})", "C1")):
+        for kind, label, color in (("real", "real windows", "C0"), ("rsvq", f"RSVQ-AE (T={doc['temperature']})", "C1")):
             pts = [p[kind] for p in doc["points"] if kind in p]
             if not pts:
                 continue
@@ -140,7 +144,7 @@ def plot(cells: dict[str, dict], path: Path) -> None:
             cis = [q["test_ci95"] or (v, v) for q, v in zip(pts, y)]
             ax.errorbar(x, y, yerr=[[v - c[0] for v, c in zip(y, cis)], [c[1] - v for v, c in zip(y, cis)]],
                         fmt="o-", color=color, capsize=3, label=label)
-        base = doc["points"][0]["real"][f"test_{METRIC}"]
+        base = doc["points"][0]["real"][f"test_{METRIC}"]  # factor 1, real: the reference
         ax.axhline(0.7 * base, color="grey", lw=0.8, ls=":", label="70% of real 1x")
         ax.set_xscale("log", base=2)
         ax.set(xlabel="training windows", ylabel=f"test {METRIC} (95% interval)", title=f"{cell}: training volume")

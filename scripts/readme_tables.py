@@ -205,14 +205,15 @@ def synthetic_volume_table() -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for cell, doc in data.items():
         for p in doc["points"]:
-            r, s = p["real"], p.get("rsvq")
-            row = (f"| {cell} | {p['factor']}x | {r['windows']:,} | {r['test_ndcg@10']:.4f} "
-                   f"| {_share(r['over_real_1x']['share'], r['over_real_1x']['share_ci95'])} | ")
+            r, s = p.get("real"), p.get("rsvq")
+            row = f"| {cell} | {p['factor']}x | "
+            row += ("– | – | – | " if r is None else
+                    f"{r['windows']:,} | {r['test_ndcg@10']:.4f} | {_share(r['over_real_1x']['share'], r['over_real_1x']['share_ci95'])} | ")
+            same = s and s["over_real_same_size"]
             row += ("– | – | – | – | – |" if s is None else
                     f"{s['windows']:,} ({doc['temperature']:g}) | {s['test_ndcg@10']:.4f} "
                     f"| {_share(s['over_real_1x']['share'], s['over_real_1x']['share_ci95'])} "
-                    f"| {_share(s['over_real_same_size']['share'], s['over_real_same_size']['share_ci95'])} "
-                    f"| {s['popularity_js']:.4f} |")
+                    f"| {_share(same['share'], same['share_ci95']) if same else '–'} | {s['popularity_js']:.4f} |")
             rows.append(row)
     return "\n".join(rows)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pipeline import artifacts
@@ -52,7 +51,7 @@ def test_every_size_is_reported_against_the_1x_real_model_and_the_real_model_of_
     assert s["over_real_same_size"]["share"] == pytest.approx(0.7)
     assert one["rsvq"]["over_real_1x"]["share"] == pytest.approx(0.6)
     text = (tmp_path / "report/README.md").read_text()
-    assert "## demo/L20" in text and "1x = 100 windows" in text and "temperature 0.8" in text
+    assert "## demo/L20" in text and "1x = 100 windows; RSVQ-AE sampled at temperature 0.8." in text
     assert "| 4x | 400 | 0.0600 (0.0500-0.0700) | 120% (120-120%) | 398 | 0.0420 (0.0320-0.0520) | 84% (84-84%) | 70% (70-70%) |" in text
     assert (tmp_path / "report/volume.png").stat().st_size > 0
 
@@ -70,11 +69,16 @@ def test_the_readme_table_is_made_from_the_results_json(tmp_path, monkeypatch):
     assert "| demo/L20 | 2x | 200 | 0.0550 | 110% (110-110%) | 199 (0.8) | 0.0400 | 80% (80-80%) | 73% (73-73%) | 0.0400 |" in rows
 
 
-def test_a_size_without_its_real_model_or_reference_is_refused(tmp_path):
+def test_a_size_of_one_kind_alone_is_reported_and_a_missing_reference_refused(tmp_path):
     r1, r2 = real(tmp_path / "r1", 100, 0.05), real(tmp_path / "r2", 200, 0.06)
     s1, s4 = rsvq(tmp_path / "s1", 100, 0.03), rsvq(tmp_path / "s4", 400, 0.04)
+    # generated windows do not run out, real ones do: 4x RSVQ-AE without a 4x real model, 2x real alone
+    assert run_report(tmp_path, [f"--real=demo/L20x1={r1}", f"--real=demo/L20x2={r2}", f"--rsvq=demo/L20x4={s4}"]) == 0
+    points = artifacts.read_json(tmp_path / "volume.json")["demo/L20"]["points"]
+    assert [(p["factor"], sorted(k for k in p if k != "factor")) for p in points] == [(1, ["real"]), (2, ["real"]), (4, ["rsvq"])]
+    assert points[2]["rsvq"]["over_real_same_size"] is None and points[2]["rsvq"]["over_real_1x"]["share"] == pytest.approx(0.8)
+    assert "| 4x | – | – | – | 400 | 0.0400 (0.0300-0.0500) | 80% (80-80%) | – |" in (tmp_path / "report/README.md").read_text()
     for args in ([f"--real=demo/L20x2={r2}", f"--rsvq=demo/L20x2={s1}"],  # no 1x reference
-                 [f"--real=demo/L20x1={r1}", f"--rsvq=demo/L20x4={s4}"],  # no real model of the same size
                  [f"--real=demo/L20x1={r1}", f"--real=demo/L20x1={r2}"],  # named twice
                  [f"--real=demo/L20={r1}"],  # no factor
                  [f"--real=L20x1={r1}"]):  # no domain
@@ -90,5 +94,8 @@ def test_a_size_without_its_real_model_or_reference_is_refused(tmp_path):
 
 
 def test_real_models_alone_make_a_report(tmp_path):
-    doc = summary({1: real(tmp_path / "r1", 100, 0.05), 2: real(tmp_path / "r2", 200, np.float64(0.055))}, {}, "demo/L20")
-    assert doc["temperature"] is None and "rsvq" not in doc["points"][1]
+    assert run_report(tmp_path, [f"--real=demo/L20x1={real(tmp_path / 'r1', 100, 0.05)}",
+                                 f"--real=demo/L20x2={real(tmp_path / 'r2', 200, 0.055)}"]) == 0
+    doc = artifacts.read_json(tmp_path / "volume.json")["demo/L20"]
+    assert doc["temperature"] is None and all("rsvq" not in p for p in doc["points"])
+    assert "1x = 100 windows.\n" in (tmp_path / "report/README.md").read_text()
