@@ -202,17 +202,19 @@ results/sampling_sweep.json: $(foreach p,$(SWEEP_POINTS),$(foreach s,eval valid 
 # Does more generated data close the gap? Per VOLUME_CELLS (<domain>/<L>), a SASRec-ID (the utility
 # config) on k times the 1x size of the utility test (as many windows as the held-out test windows) of
 # RSVQ-AE windows sampled at VOLUME_TEMPERATURE (k in VOLUME_FACTORS) and, for scale, of real training
-# windows (k in VOLUME_REAL_FACTORS: the real ones run out, at 7.7x for MovieLens-1M L=20), each scored
+# windows (VOLUME_REAL_CELLS, k in VOLUME_REAL_FACTORS: real ones run out, at 7.7x for MovieLens-1M L=20), each scored
 # on the test windows. The 1x points are the utility test's real model and the sweep's point at
 # VOLUME_TEMPERATURE (which SWEEP_TEMPERATURES must hold).
 #   $(ART)/<domain>/gen/L<L>/volume/x<k>/rsvq/{config,samples,eval,train,model,test}/
 #   $(ART)/<domain>/gen/L<L>/volume/x<k>/real/{train,model,eval}/
-# Real windows at 2x only by default: real-data models train the longest (the 1x L=20 one 86 epochs), and
-# the 4x L=20 one was still improving after 32 epochs and over an hour here when it was stopped (its
-# checkpoint resumes: VOLUME_REAL_FACTORS="2 4")
+# Real windows only at L=20 and 2x by default: real-data models train the longest (the 1x L=20 one 86
+# epochs), the 4x L=20 one was still improving after 32 epochs and over an hour here when it was
+# stopped (its checkpoint resumes: VOLUME_REAL_FACTORS="2 4"), and L=100's were left out to fit the
+# session that made the results (VOLUME_REAL_CELLS="movielens-1m/20 movielens-1m/100")
 VOLUME_CELLS ?= movielens-1m/20 movielens-1m/100
 VOLUME_TEMPERATURE ?= 0.8
 VOLUME_FACTORS ?= 2 4
+VOLUME_REAL_CELLS ?= movielens-1m/20
 VOLUME_REAL_FACTORS ?= 2
 VOLUME_REPORT ?= reports/synthetic_volume
 # shell: k times the 1x window count of a cell (the size of its train-on-real set) -> $$n
@@ -268,17 +270,17 @@ $(call VOLUME_MODEL_RULES,$(1),$(2),$(3),real,eval)
 endef
 $(foreach c,$(VOLUME_CELLS),$(foreach k,$(VOLUME_FACTORS),\
   $(eval $(call VOLUME_RSVQ_RULES,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(k)))))
-$(foreach c,$(VOLUME_CELLS),$(foreach k,$(VOLUME_REAL_FACTORS),\
+$(foreach c,$(VOLUME_REAL_CELLS),$(foreach k,$(VOLUME_REAL_FACTORS),\
   $(eval $(call VOLUME_REAL_RULES,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(k)))))
 
 # per cell (domain, L): --real/--rsvq <cell>x<k>=<folder> for the 1x points and every factor
 _volume_args = --real $(1)/L$(2)x1=$(ART)/$(1)/gen/L$(2)/utility/real \
   --rsvq $(1)/L$(2)x1=$(ART)/$(1)/gen/L$(2)/sweep/rsvq@$(VOLUME_TEMPERATURE) \
-  $(foreach k,$(VOLUME_REAL_FACTORS),--real $(1)/L$(2)x$(k)=$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real) \
+  $(if $(filter $(1)/$(2),$(VOLUME_REAL_CELLS)),$(foreach k,$(VOLUME_REAL_FACTORS),--real $(1)/L$(2)x$(k)=$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real)) \
   $(foreach k,$(VOLUME_FACTORS),--rsvq $(1)/L$(2)x$(k)=$(ART)/$(1)/gen/L$(2)/volume/x$(k)/rsvq)
 _volume_inputs = $(ART)/$(1)/gen/L$(2)/utility/real/eval/manifest.json $(ART)/$(1)/gen/L$(2)/utility/real/train/manifest.json \
   $(foreach s,eval test train,$(ART)/$(1)/gen/L$(2)/sweep/rsvq@$(VOLUME_TEMPERATURE)/$(s)/manifest.json) \
-  $(foreach k,$(VOLUME_REAL_FACTORS),$(foreach s,train eval,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real/$(s)/manifest.json)) \
+  $(if $(filter $(1)/$(2),$(VOLUME_REAL_CELLS)),$(foreach k,$(VOLUME_REAL_FACTORS),$(foreach s,train eval,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real/$(s)/manifest.json))) \
   $(foreach k,$(VOLUME_FACTORS),$(foreach s,eval train test,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/rsvq/$(s)/manifest.json))
 results/synthetic_volume.json: $(foreach c,$(VOLUME_CELLS),$(call _volume_inputs,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)))) \
   stages/report_volume.py pipeline/volumereport.py pipeline/utilitystats.py | $(INSTALLED)

@@ -83,7 +83,8 @@ def summary(points: list[Point], real: dict[str, float], cell: str) -> dict:
     }
 
 
-def _ci(ci) -> str:
+def ci_text(ci) -> str:
+    """A 95% interval of a metric, or a dash where none was recorded."""
     return "–" if ci is None else f"{ci[0]:.4f}-{ci[1]:.4f}"
 
 
@@ -105,7 +106,7 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
         lines += [
             f"## {cell}", "",
             f"Trained on real windows: validation {real[f'valid_{METRIC}']:.4f}, test {real[f'test_{METRIC}']:.4f} "
-            f"(95% interval {_ci(real.get('test_ci95'))}).", "",
+            f"(95% interval {ci_text(real.get('test_ci95'))}).", "",
             f"| sampler | temperature | popularity JS | bigram prec. | repeat rate | items covered | valid {m} | "
             f"valid / real | test {m} | test 95% interval | test / real (95% interval) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -115,7 +116,7 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
             lines.append(f"| {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
                          f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['items_covered']:,} | "
                          f"{p[f'valid_{METRIC}']:.4f} | {share_text(p['valid_over_real'], None, 0)} | {p[f'test_{METRIC}']:.4f} | "
-                         f"{_ci(p['test_ci95'])} | {share_text(p['test_over_real'], p['test_over_real_ci95'], 0)} |")
+                         f"{ci_text(p['test_ci95'])} | {share_text(p['test_over_real'], p['test_over_real_ci95'], 0)} |")
         lines.append("")
     lines += [f"![sweep]({figure})", ""]
     return "\n".join(lines)

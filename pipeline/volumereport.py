@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from pipeline import artifacts  # noqa: E402
 from pipeline.genreport import share_text  # noqa: E402
-from pipeline.sweepreport import METRIC, PROTOCOL, utility_score  # noqa: E402
+from pipeline.sweepreport import METRIC, PROTOCOL, ci_text, utility_score  # noqa: E402
 from pipeline.utilitystats import share_between  # noqa: E402
 
 SAMPLE_KEYS = ("popularity_js", "bigram_precision", "repeat_rate")
@@ -89,10 +89,6 @@ def summary(real: dict[int, str | Path], rsvq: dict[int, str | Path], cell: str)
             "temperature": temperatures.pop() if temperatures else None, "base_windows": base.windows, "points": points}
 
 
-def _ci(ci) -> str:
-    return "–" if ci is None else f"{ci[0]:.4f}-{ci[1]:.4f}"
-
-
 def _pct(share: dict | None) -> str:
     return "–" if share is None else share_text(share["share"], share["share_ci95"], 0)
 
@@ -122,9 +118,9 @@ def markdown(cells: dict[str, dict], figure: str) -> str:
             r, s = p.get("real"), p.get("rsvq")
             row = f"| {p['factor']}x | "
             row += ("– | – | – | " if r is None else
-                    f"{r['windows']:,} | {r[f'test_{METRIC}']:.4f} ({_ci(r['test_ci95'])}) | {_pct(r['over_real_1x'])} | ")
+                    f"{r['windows']:,} | {r[f'test_{METRIC}']:.4f} ({ci_text(r['test_ci95'])}) | {_pct(r['over_real_1x'])} | ")
             row += ("– | – | – | – | – | – |" if s is None else
-                    f"{s['windows']:,} | {s[f'test_{METRIC}']:.4f} ({_ci(s['test_ci95'])}) | {_pct(s['over_real_1x'])} | "
+                    f"{s['windows']:,} | {s[f'test_{METRIC}']:.4f} ({ci_text(s['test_ci95'])}) | {_pct(s['over_real_1x'])} | "
                     f"{_pct(s['over_real_same_size'])} | {s['popularity_js']:.4f} | {s['bigram_precision']:.3f} |")
             lines.append(row)
         lines.append("")
