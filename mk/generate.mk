@@ -13,7 +13,7 @@
 #   make gen-augment                   SASRec-ID on Scientific vs Scientific + RSVQ-AE windows
 #   make results/bench_generation.json training/generation speed and memory
 #   make results/sampling_sweep.json   samplers at several temperatures, chosen on validation windows
-#   make results/synthetic_volume.json RSVQ-AE and real windows at 2x, 4x the utility test's training size
+#   make results/synthetic_volume.json SASRec-IDs on 2x, 4x the utility test's size of RSVQ-AE windows (real: 2x)
 #
 # Runs are configs/runs/train-generator/<run>.yaml; window length L comes from the path.
 

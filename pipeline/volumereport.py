@@ -26,7 +26,7 @@ REAL_TEST, RSVQ_TEST = "eval", "test"  # the test-window scores' subfolder (rsvq
 
 
 class VolumeError(ValueError):
-    """The points given do not make a comparison: a missing reference, an unpaired size, mixed temperatures."""
+    """The points given do not make a comparison: no 1x real reference, or RSVQ-AE points at mixed temperatures."""
 
 
 @dataclasses.dataclass(frozen=True)
