@@ -194,10 +194,10 @@ def sampling_sweep_table() -> str:
     return "\n".join(rows)
 
 
-def synthetic_volume_table() -> str:
-    data = _load("synthetic_volume.json")
+def synthetic_volume_table(name: str = "synthetic_volume.json") -> str:
+    data = _load(name)
     if data is None:
-        return _missing("synthetic_volume.json", "results/synthetic_volume.json")
+        return _missing(name, f"results/{name}")
     rows = ["NDCG@10 with history kept on the test windows (one event per held-out window); shares with paired 95% "
             "intervals that resample users; 1x = as many windows as the held-out test windows.", "",
             "| cell | size | real windows | real NDCG@10 | real / real 1x | RSVQ-AE windows (T) | RSVQ-AE NDCG@10 "
@@ -249,6 +249,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "rsvqae": rsvqae_table,
     "sampling_sweep": sampling_sweep_table,
     "synthetic_volume": synthetic_volume_table,
+    "synthetic_volume_8x": lambda: synthetic_volume_table("synthetic_volume_8x.json"),
     "bench_generation": bench_generation_table,
 }
 

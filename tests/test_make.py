@@ -135,3 +135,20 @@ def test_volume_points_are_k_times_the_utility_tests_size(make):
     done = make("RUN=echo", str(cell / "volume" / "x2" / "real" / "train" / "manifest.json"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert any(line.startswith("stages.utility_data --kind real-train --n 246 ") for line in done.stdout.splitlines())
+
+
+def test_volume_8x_report_reads_the_1x_points_and_8x_generated_windows(make):
+    cell = make.art.parent / "movielens-1m" / "gen" / "L20"
+    real_1x = cell / "utility" / "real" / "train"
+    real_1x.mkdir(parents=True, exist_ok=True)
+    (real_1x / "manifest.json").write_text(json.dumps({"summary": {"users": 123}}))
+    done = make("RUN=echo", str(cell / "volume" / "x8" / "rsvq" / "config" / ".resolve"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    generate = json.loads((cell / "volume" / "x8" / "rsvq" / "config" / "generate.json").read_text())["generate"]
+    assert generate["n_sequences"] == 984
+    done = make("-n", "RUN=echo", "LAUNCH=echo", "results/synthetic_volume_8x.json")
+    report = [line for line in done.stdout.splitlines() if "stages.report_volume" in line]
+    assert report, done.stdout + done.stderr
+    args = report[-1].split()
+    points = sorted(a.split("=")[0] for a, flag in zip(args[1:], args) if flag in ("--real", "--rsvq"))
+    assert points == ["movielens-1m/L20x1", "movielens-1m/L20x1", "movielens-1m/L20x8"]
