@@ -122,12 +122,18 @@ def test_generation_runs_get_their_domain_and_length_settings(make):
     assert (train["epochs"], train["patience"], train["max_minutes"]) == (100, 10, 0)
 
 
-def test_volume_points_are_k_times_the_utility_tests_size(make):
-    # k x the 1x window count (the utility test's train-on-real set) is computed by the recipe from its manifest
+def utility_cell_of_123_windows(make) -> Path:
+    """MovieLens-1M L=20's folder, its 1x train-on-real set faked at 123 windows (all the volume rules read)."""
     cell = make.art.parent / "movielens-1m" / "gen" / "L20"
     real_1x = cell / "utility" / "real" / "train"
     real_1x.mkdir(parents=True, exist_ok=True)
     (real_1x / "manifest.json").write_text(json.dumps({"summary": {"users": 123}}))
+    return cell
+
+
+def test_volume_points_are_k_times_the_utility_tests_size(make):
+    # k x the 1x window count (the utility test's train-on-real set) is computed by the recipe from its manifest
+    cell = utility_cell_of_123_windows(make)
     done = make("RUN=echo", str(cell / "volume" / "x4" / "rsvq" / "config" / ".resolve"))
     assert done.returncode == 0, done.stdout + done.stderr
     generate = json.loads((cell / "volume" / "x4" / "rsvq" / "config" / "generate.json").read_text())["generate"]
@@ -138,10 +144,7 @@ def test_volume_points_are_k_times_the_utility_tests_size(make):
 
 
 def test_volume_8x_report_reads_the_1x_points_and_8x_generated_windows(make):
-    cell = make.art.parent / "movielens-1m" / "gen" / "L20"
-    real_1x = cell / "utility" / "real" / "train"
-    real_1x.mkdir(parents=True, exist_ok=True)
-    (real_1x / "manifest.json").write_text(json.dumps({"summary": {"users": 123}}))
+    cell = utility_cell_of_123_windows(make)
     done = make("RUN=echo", str(cell / "volume" / "x8" / "rsvq" / "config" / ".resolve"))
     assert done.returncode == 0, done.stdout + done.stderr
     generate = json.loads((cell / "volume" / "x8" / "rsvq" / "config" / "generate.json").read_text())["generate"]
