@@ -284,10 +284,11 @@ _volume_inputs = $(ART)/$(1)/gen/L$(2)/utility/real/eval/manifest.json $(ART)/$(
   $(foreach s,eval test train,$(ART)/$(1)/gen/L$(2)/sweep/rsvq@$(VOLUME_TEMPERATURE)/$(s)/manifest.json) \
   $(foreach k,$(4),$(foreach s,train eval,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/real/$(s)/manifest.json)) \
   $(foreach k,$(3),$(foreach s,eval train test,$(ART)/$(1)/gen/L$(2)/volume/x$(k)/rsvq/$(s)/manifest.json))
+CODE_volume_report := stages/report_volume.py pipeline/volumereport.py pipeline/utilitystats.py
 # the real factors of a cell <domain>/<L>
 _volume_real = $(if $(filter $(1),$(VOLUME_REAL_CELLS)),$(VOLUME_REAL_FACTORS))
 results/synthetic_volume.json: $(foreach c,$(VOLUME_CELLS),$(call _volume_inputs,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(VOLUME_FACTORS),$(call _volume_real,$(c)))) \
-  stages/report_volume.py pipeline/volumereport.py pipeline/utilitystats.py | $(INSTALLED)
+  $(CODE_volume_report) | $(INSTALLED)
 	$(RUN) stages.report_volume $(foreach c,$(VOLUME_CELLS),$(call _volume_args,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(VOLUME_FACTORS),$(call _volume_real,$(c)))) \
 	  --out $(VOLUME_REPORT) --results $@
 
@@ -297,7 +298,7 @@ results/synthetic_volume.json: $(foreach c,$(VOLUME_CELLS),$(call _volume_inputs
 VOLUME_8X_CELLS ?= movielens-1m/20
 VOLUME_8X_REPORT ?= reports/synthetic_volume_8x
 results/synthetic_volume_8x.json: $(foreach c,$(VOLUME_8X_CELLS),$(call _volume_inputs,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),8,)) \
-  stages/report_volume.py pipeline/volumereport.py pipeline/utilitystats.py | $(INSTALLED)
+  $(CODE_volume_report) | $(INSTALLED)
 	$(RUN) stages.report_volume $(foreach c,$(VOLUME_8X_CELLS),$(call _volume_args,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),8,)) \
 	  --out $(VOLUME_8X_REPORT) --results $@
 

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except VolumeError as e:
         p.error(str(e))
     with artifacts.OutputFolder(args.out, "report-volume", {"cells": list(cells)}, inputs) as out:
-        out.path("README.md").write_text(markdown(cells, FIGURE), encoding="utf-8")
+        out.path("README.md").write_text(markdown(cells, FIGURE, args.results), encoding="utf-8")
         plot(cells, out.path(FIGURE))
         out.summary.update(cells=len(cells), models=len(inputs))
     artifacts.write_json(args.results, cells)
