@@ -148,13 +148,23 @@ SWEEP_TEMPERATURES ?= 1.0 0.8 0.7 0.6
 # of commit 60762d3); SWEEP_SAMPLERS="rsvq vae vqvae" sweeps them too
 SWEEP_SAMPLERS ?= rsvq
 SWEEP_REPORT ?= reports/sampling_sweep
+# Per-level temperatures (make results/level_temperature.json): RSVQ-AE's prior sharpened at its finest
+# level only, beside uniform T=0.8 (the sweep's point within the popularity target), scored like the sweep
+LEVEL_T_CELLS ?= movielens-1m/20
+LEVEL_T_SETTINGS ?= 0.8 0.8-1.0-1.0 0.7-1.0-1.0 0.6-1.0-1.0
+LEVEL_T_REPORT ?= reports/level_temperature
 
-# SWEEP_RULES(domain, L, run, temperature)
+# A point's sampling setting: a temperature (0.8), or one per code level, finest first, joined by "-"
+# (0.6-1.0-1.0: generate.level_temperatures, code priors only)
+comma := ,
+_sampling_sets = $(if $(findstring -,$(1)),--set 'generate.level_temperatures=[$(subst -,$(comma),$(1))]',--set generate.temperature=$(1))
+
+# SWEEP_RULES(domain, L, run, sampling setting)
 define SWEEP_RULES
 $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/generate.json $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/evaluate-generation.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/.resolve ;
 $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/.resolve: FORCE | $(INSTALLED)
 	@$$(RESOLVE) --domain $(1) --configs $(CONFIGS) --outdir $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config \
-	  --stages generate evaluate-generation --set windows.length=$(2) --set generate.temperature=$(4) \
+	  --stages generate evaluate-generation --set windows.length=$(2) $(call _sampling_sets,$(4)) \
 	  $(foreach s,$(GEN_SET_$(1)),--set $(s)) $$(SETS)
 
 $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/samples/manifest.json: $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/config/generate.json \
@@ -184,8 +194,11 @@ $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/valid/manifest.json $(ART)/$(1)/gen/L$(2)/
 endef
 _sweep_domain = $(word 1,$(subst /, ,$(1)))
 _sweep_length = $(word 2,$(subst /, ,$(1)))
-$(foreach c,$(SWEEP_CELLS),$(foreach r,$(SWEEP_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),\
-  $(eval $(call SWEEP_RULES,$(call _sweep_domain,$(c)),$(call _sweep_length,$(c)),$(r),$(t))))))
+# every (cell, sampler, setting) of the sweep and of the per-level temperatures below, once each
+_SWEEP_POINT_RULES := $(sort $(foreach c,$(SWEEP_CELLS),$(foreach r,$(SWEEP_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),$(c)@$(r)@$(t)))) \
+  $(foreach c,$(LEVEL_T_CELLS),$(foreach t,$(LEVEL_T_SETTINGS),$(c)@rsvq@$(t))))
+_pair = $(word $(2),$(subst @, ,$(1)))
+$(foreach p,$(_SWEEP_POINT_RULES),$(eval $(call SWEEP_RULES,$(call _sweep_domain,$(call _pair,$(p),1)),$(call _sweep_length,$(call _pair,$(p),1)),$(call _pair,$(p),2),$(call _pair,$(p),3))))
 
 # <domain>/L<L>/<run>@<T> for every point, and its folder
 SWEEP_POINTS := $(foreach c,$(SWEEP_CELLS),$(foreach r,$(SWEEP_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),\

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from pipeline.config import ConfigError
 from pipeline.data.domain import Domain, from_sequences
 from pipeline.genconfig import GenerateConfig
 from pipeline.models.prior import CodePrior
@@ -41,13 +42,18 @@ def _items_from_hidden(model: SeqAutoencoder, hidden: torch.Tensor, lengths: tor
 def sample_from_prior(model: SeqAutoencoder, prior: CodePrior, n: int, cfg: GenerateConfig, seed: int) -> list[np.ndarray]:
     if prior.layout.length != model.length or set(prior.layout.levels) != set(model.cfg.quantized_levels):
         raise ValueError("the prior was trained on another autoencoder's code layout")
+    temperature = cfg.prior_temperature()
+    try:
+        prior.level_temperatures(temperature)
+    except ValueError as exc:
+        raise ConfigError(f"generate.level_temperatures {list(cfg.level_temperatures)}: {exc}") from None
     gen = torch.Generator().manual_seed(seed)
     model.eval()
     prior.eval()
     seqs: list[np.ndarray] = []
     for start in tqdm(range(0, n, cfg.batch_size), desc="sampling", leave=False):
         b = min(cfg.batch_size, n - start)
-        lengths, slot_codes = prior.sample(b, cfg.temperature, cfg.top_k, gen)
+        lengths, slot_codes = prior.sample(b, temperature, cfg.top_k, gen)
         codes = prior.layout.scatter(slot_codes, lengths, prior.K)
         seqs.extend(_items_from_hidden(model, model.decode_hidden(codes, lengths), lengths, cfg.decode, gen))
     return seqs
@@ -58,6 +64,8 @@ def sample_from_gaussian(model: SeqAutoencoder, train_lengths: np.ndarray, n: in
                          seed: int) -> list[np.ndarray]:
     if model.cfg.bottleneck != "gauss" or not model.cfg.can_sample:
         raise ValueError("sampling from N(0, I) needs a Gaussian bottleneck without continuous skips")
+    if cfg.level_temperatures:
+        raise ConfigError("generate.level_temperatures applies to code priors; a VAE's latent has one scale (generate.temperature)")
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.eval()

@@ -89,6 +89,23 @@ def test_missing_prior_and_prior_for_a_continuous_model_fail_clearly(art):
         train_prior.main([*DOMAIN, *prep, "--generator", str(art / "ae/model"), "--out", str(art / "y")])
 
 
+def test_per_level_temperatures_sample_the_prior_and_are_refused_where_they_do_not_fit(art, tmp_path):
+    prep = ["--prepared", str(art / "prepared")]
+    rsvq = ["--generator", str(art / "rsvq/model"), "--prior", str(art / "rsvq/prior")]
+    args = [*DOMAIN, *prep, *rsvq, "--set", "generate.n_sequences=40"]
+    assert generate.main([*args, "--set", "generate.level_temperatures=[0.5,1.0,1.0]", "--out", str(tmp_path / "s")]) == 0
+    assert artifacts.read_manifest(tmp_path / "s")["config"]["generate"]["level_temperatures"] == [0.5, 1.0, 1.0]
+    assert Domain.load(tmp_path / "s").n_users == 40
+    with pytest.raises(ConfigError, match=r"generate.level_temperatures \[0.5, 1.0\]: 2 level temperatures given"):
+        generate.main([*args, "--set", "generate.level_temperatures=[0.5,1.0]", "--out", str(tmp_path / "x")])
+    with pytest.raises(ConfigError, match="generate.level_temperatures must be > 0"):
+        generate.main([*args, "--set", "generate.level_temperatures=[0.5,0,1]", "--out", str(tmp_path / "x")])
+    with pytest.raises(ConfigError, match="a VAE's latent has one scale"):
+        generate.main([*DOMAIN, *prep, "--generator", str(art / "vae/model"), "--set", "generate.level_temperatures=[0.5]",
+                       "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists(), "a refused run writes nothing"
+
+
 def test_a_misspelled_setting_names_the_key(art):
     with pytest.raises(ConfigError, match="windows.lenght"):
         train_generator.main([*DOMAIN, "--set", "windows.lenght=20", "--prepared", str(art / "prepared"),

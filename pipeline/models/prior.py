@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -191,13 +192,25 @@ class CodePrior(nn.Module):
             hs = hs + self.depth_emb(self._code_ids(lv, k, codes[:, k]))
         return len_nll, code_nll
 
+    def level_temperatures(self, temperature: float | Sequence[float]) -> torch.Tensor:
+        """Temperature per layout level index (coarse to fine): one value for all, or one per level given finest first."""
+        if isinstance(temperature, (int, float)):
+            return torch.full((len(self.layout.levels),), float(temperature))
+        finest_first = sorted(self.layout.levels)
+        if len(temperature) != len(finest_first):
+            raise ValueError(f"{len(temperature)} level temperatures given; this prior's codes have "
+                             f"{len(finest_first)} levels {finest_first} (finest first)")
+        return torch.tensor([float(temperature[finest_first.index(v)]) for v in self.layout.levels])
+
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n: int, temperature: float | Sequence[float] = 1.0, top_k: int = 0,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(lengths (n,), slot codes (n, S, K)) drawn step by step with a key/value cache.
 
-        temperature and top_k shape the codes; lengths always follow the training frequencies.
+        temperature (one, or one per level, finest first) and top_k shape the codes; lengths always
+        follow the training frequencies.
         """
+        level_t = self.level_temperatures(temperature)  # (V,) by layout level index
         caches = [dict() for _ in self.blocks]
 
         def step(x: torch.Tensor) -> torch.Tensor:  # (n, 1, D) -> (n, D)
@@ -206,7 +219,7 @@ class CodePrior(nn.Module):
             return self.ln_f(x)[:, 0]
 
         step(self.bos.expand(n, 1, -1))
-        lengths = _draw(self.length_logprob.expand(n, -1), 1.0, 0, generator)  # the data's own length frequencies
+        lengths = _draw(self.length_logprob.expand(n, -1), torch.ones(n), 0, generator)  # the data's own length frequencies
         lvl, pos, _ = self.layout.slots(lengths)
         where = self.where_emb(self.layout.where_ids(lvl, pos))  # (n, S, D)
         S = lvl.shape[1]
@@ -215,15 +228,16 @@ class CodePrior(nn.Module):
         for s in range(S):
             hs = step((prev + where[:, s])[:, None])
             for k in range(self.K):
-                codes[:, s, k] = _draw(self._depth_logits(hs, lvl[:, s], k), temperature, top_k, generator)
+                codes[:, s, k] = _draw(self._depth_logits(hs, lvl[:, s], k), level_t[lvl[:, s]], top_k, generator)
                 hs = hs + self.depth_emb(self._code_ids(lvl[:, s], k, codes[:, s, k]))
             prev = self._content(lvl[:, s:s + 1], codes[:, s:s + 1])[:, 0]
         _, _, real = self.layout.slots(lengths)
         return lengths, codes.masked_fill(~real[..., None], -1)
 
 
-def _draw(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator | None) -> torch.Tensor:
-    logits = logits / max(temperature, 1e-6)
+def _draw(logits: torch.Tensor, temperature: torch.Tensor, top_k: int, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row of logits (n, M), each row at its own temperature (n,)."""
+    logits = logits / temperature.clamp(min=1e-6)[:, None]
     if top_k:
         kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, -math.inf)

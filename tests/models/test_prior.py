@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from pipeline.genconfig import PriorConfig
@@ -92,3 +93,42 @@ def test_lengths_follow_the_training_frequencies_with_add_one_smoothing():
     len_nll, _ = prior(torch.tensor([4, 2]), layout.gather(per_level_codes(torch.tensor([4, 2]), L=4, levels=(0, 1), K=1, M=3),
                                                            torch.tensor([4, 2])))
     assert torch.allclose(len_nll, -expected[[4, 2]].log())
+
+
+def test_level_temperatures_are_given_finest_first_and_reach_each_slot_of_that_level(monkeypatch):
+    """Each code is drawn at the temperature of its slot's level (levels given finest first)."""
+    import pipeline.models.prior as prior_module
+
+    torch.manual_seed(0)
+    layout = SlotLayout(8, (0, 1, 2))
+    prior = CodePrior(TINY, layout, 2, 5).eval()
+    seen = []
+    draw = prior_module._draw
+
+    def recording_draw(logits, temperature, top_k, generator):
+        seen.append(temperature.clone())
+        return draw(logits, temperature, top_k, generator)
+
+    monkeypatch.setattr(prior_module, "_draw", recording_draw)
+    lengths, codes = prior.sample(6, temperature=(0.25, 0.5, 1.5), generator=torch.Generator().manual_seed(0))
+    lvl, _, real = layout.slots(lengths)
+    by_level = {0: 1.5, 1: 0.5, 2: 0.25}  # layout index 0 is the coarsest level (v=2), index 2 the finest (v=0)
+    for s in range(lvl.shape[1]):
+        expected = torch.tensor([by_level[i] for i in lvl[:, s].tolist()])
+        for k in range(2):  # both stack depths of the slot
+            assert torch.equal(seen[1 + 2 * s + k], expected)
+    assert torch.equal(seen[0], torch.ones(6)), "lengths are drawn from the data's frequencies, untouched"
+
+
+def test_equal_level_temperatures_sample_exactly_what_one_temperature_samples():
+    torch.manual_seed(0)
+    prior = CodePrior(TINY, SlotLayout(8, (0, 1, 2)), 2, 5).eval()
+    one = prior.sample(16, temperature=0.7, generator=torch.Generator().manual_seed(3))
+    per_level = prior.sample(16, temperature=[0.7, 0.7, 0.7], generator=torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(one, per_level))
+
+
+def test_level_temperatures_must_match_the_prior_levels():
+    prior = CodePrior(TINY, SlotLayout(8, (0, 1, 2)), 2, 5).eval()
+    with pytest.raises(ValueError, match=r"2 level temperatures given; this prior's codes have 3 levels \[0, 1, 2\]"):
+        prior.sample(2, temperature=(0.5, 1.0))
