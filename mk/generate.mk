@@ -13,6 +13,7 @@
 #   make gen-augment                   SASRec-ID on Scientific vs Scientific + RSVQ-AE windows
 #   make results/bench_generation.json training/generation speed and memory
 #   make results/sampling_sweep.json   samplers at several temperatures, chosen on validation windows
+#   make results/level_temperature.json RSVQ-AE's prior sharpened at its finest code level only
 #   make results/synthetic_volume.json SASRec-IDs on 2x, 4x the utility test's size of RSVQ-AE windows (real: 2x)
 #   make results/synthetic_volume_8x.json  the same at 8x for MovieLens-1M L=20
 #
@@ -201,16 +202,22 @@ _pair = $(word $(2),$(subst @, ,$(1)))
 $(foreach p,$(_SWEEP_POINT_RULES),$(eval $(call SWEEP_RULES,$(call _sweep_domain,$(call _pair,$(p),1)),$(call _sweep_length,$(call _pair,$(p),1)),$(call _pair,$(p),2),$(call _pair,$(p),3))))
 
 # <domain>/L<L>/<run>@<T> for every point, and its folder
-SWEEP_POINTS := $(foreach c,$(SWEEP_CELLS),$(foreach r,$(SWEEP_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),\
-  $(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))/$(r)@$(t))))
+_sweep_points = $(foreach c,$(1),$(foreach r,$(2),$(foreach t,$(3),$(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))/$(r)@$(t))))
+SWEEP_POINTS := $(call _sweep_points,$(SWEEP_CELLS),$(SWEEP_SAMPLERS),$(SWEEP_TEMPERATURES))
+LEVEL_T_POINTS := $(call _sweep_points,$(LEVEL_T_CELLS),rsvq,$(LEVEL_T_SETTINGS))
 _sweep_dir = $(ART)/$(subst /L,/gen/L,$(dir $(1)))sweep/$(notdir $(1))
 _sweep_cell_dir = $(ART)/$(call _sweep_domain,$(1))/gen/L$(call _sweep_length,$(1))
-results/sampling_sweep.json: $(foreach p,$(SWEEP_POINTS),$(foreach s,eval valid test,$(call _sweep_dir,$(p))/$(s)/manifest.json)) \
-  $(foreach c,$(SWEEP_CELLS),$(foreach s,eval-valid eval,$(call _sweep_cell_dir,$(c))/utility/real/$(s)/manifest.json)) \
-  stages/report_sweep.py pipeline/sweepreport.py pipeline/utilitystats.py | $(INSTALLED)
-	$(RUN) stages.report_sweep $(foreach p,$(SWEEP_POINTS),--point $(p)=$(call _sweep_dir,$(p))) \
-	  $(foreach c,$(SWEEP_CELLS),--real $(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))=$(call _sweep_cell_dir,$(c))/utility/real) \
-	  --out $(SWEEP_REPORT) --results $@
+# _sweep_report_inputs(points, cells): the manifests report-sweep reads; _sweep_report_args(same): its arguments
+_sweep_report_inputs = $(foreach p,$(1),$(foreach s,eval valid test,$(call _sweep_dir,$(p))/$(s)/manifest.json)) \
+  $(foreach c,$(2),$(foreach s,eval-valid eval,$(call _sweep_cell_dir,$(c))/utility/real/$(s)/manifest.json))
+_sweep_report_args = $(foreach p,$(1),--point $(p)=$(call _sweep_dir,$(p))) \
+  $(foreach c,$(2),--real $(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))=$(call _sweep_cell_dir,$(c))/utility/real)
+CODE_sweep_report := stages/report_sweep.py pipeline/sweepreport.py pipeline/utilitystats.py
+results/sampling_sweep.json: $(call _sweep_report_inputs,$(SWEEP_POINTS),$(SWEEP_CELLS)) $(CODE_sweep_report) | $(INSTALLED)
+	$(RUN) stages.report_sweep $(call _sweep_report_args,$(SWEEP_POINTS),$(SWEEP_CELLS)) --out $(SWEEP_REPORT) --results $@
+
+results/level_temperature.json: $(call _sweep_report_inputs,$(LEVEL_T_POINTS),$(LEVEL_T_CELLS)) $(CODE_sweep_report) | $(INSTALLED)
+	$(RUN) stages.report_sweep $(call _sweep_report_args,$(LEVEL_T_POINTS),$(LEVEL_T_CELLS)) --out $(LEVEL_T_REPORT) --results $@
 
 # ---------------------------------------------------------------- synthetic volume
 # Does more generated data close the gap? Per VOLUME_CELLS (<domain>/<L>), a SASRec-ID (the utility

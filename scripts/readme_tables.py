@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from pipeline.sweepreport import setting_text
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 
@@ -169,15 +171,15 @@ def rsvqae_table() -> str:
     return "\n".join(rows)
 
 
-def sampling_sweep_table() -> str:
-    data = _load("sampling_sweep.json")
+def sampling_sweep_table(name: str = "sampling_sweep.json") -> str:
+    data = _load(name)
     if data is None:
-        return _missing("sampling_sweep.json", "results/sampling_sweep.json")
+        return _missing(name, f"results/{name}")
     def ci(c) -> str:
         return "–" if c is None else f"{c[0]:.4f}-{c[1]:.4f}"
 
-    rows = ["* = the temperature the validation windows choose; NDCG@10 with history kept, one event per held-out window "
-            "(share of train-on-real); 95% intervals resample users.", "",
+    rows = ["* = the temperature the validation windows choose (a / b / c: one per code level, finest first); NDCG@10 "
+            "with history kept, one event per held-out window (share of train-on-real); 95% intervals resample users.", "",
             "| cell | sampler | temperature | popularity JS | bigram precision | repeat rate | valid NDCG@10 "
             "| test NDCG@10 | test 95% interval | test share of real (95% interval) |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -187,7 +189,7 @@ def sampling_sweep_table() -> str:
                     f"| {ci(real.get('test_ci95'))} | – |")
         for p in doc["points"]:
             star = "*" if doc["chosen"][p["run"]]["temperature"] == p["temperature"] else ""
-            rows.append(f"| {cell} | {p['label']} | {p['temperature']:g}{star} | {p['popularity_js']:.4f} | "
+            rows.append(f"| {cell} | {p['label']} | {setting_text(p['temperature'])}{star} | {p['popularity_js']:.4f} | "
                         f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['valid_ndcg@10']:.4f} "
                         f"({_share(p['valid_over_real'], None)}) | {p['test_ndcg@10']:.4f} "
                         f"| {ci(p.get('test_ci95'))} | {_share(p['test_over_real'], p.get('test_over_real_ci95'))} |")
@@ -248,6 +250,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "bench_finetune": bench_finetune_table,
     "rsvqae": rsvqae_table,
     "sampling_sweep": sampling_sweep_table,
+    "level_temperature": lambda: sampling_sweep_table("level_temperature.json"),
     "synthetic_volume": synthetic_volume_table,
     "synthetic_volume_8x": lambda: synthetic_volume_table("synthetic_volume_8x.json"),
     "bench_generation": bench_generation_table,

@@ -155,3 +155,20 @@ def test_volume_8x_report_reads_the_1x_points_and_8x_generated_windows(make):
     args = report[-1].split()
     points = sorted(a.split("=")[0] for a, flag in zip(args[1:], args) if flag in ("--real", "--rsvq"))
     assert points == ["movielens-1m/L20x1", "movielens-1m/L20x1", "movielens-1m/L20x8"]
+
+
+def test_level_temperature_points_resolve_per_level_settings_and_share_the_sweep_rules(make):
+    cell = make.art.parent / "movielens-1m" / "gen" / "L20"
+    for setting, expected in (("0.6-1.0-1.0", (1.0, [0.6, 1.0, 1.0])), ("0.8", (0.8, []))):
+        done = make("RUN=echo", str(cell / "sweep" / f"rsvq@{setting}" / "config" / ".resolve"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        generate = json.loads((cell / "sweep" / f"rsvq@{setting}" / "config" / "generate.json").read_text())["generate"]
+        assert (generate["temperature"], generate["level_temperatures"]) == expected
+    done = make("-n", "RUN=echo", "LAUNCH=echo", "results/level_temperature.json")
+    assert "overriding recipe" not in done.stderr, "a point of both the sweep and this comparison has one set of rules"
+    report = [line for line in done.stdout.splitlines() if "stages.report_sweep" in line]
+    assert report, done.stdout + done.stderr
+    args = report[-1].split()
+    points = [a.split("=")[0] for a, flag in zip(args[1:], args) if flag == "--point"]
+    assert points == [f"movielens-1m/L20/rsvq@{t}" for t in ("0.8", "0.8-1.0-1.0", "0.7-1.0-1.0", "0.6-1.0-1.0")]
+    assert [a for a, flag in zip(args[1:], args) if flag == "--out"] == ["reports/level_temperature"]
