@@ -166,8 +166,7 @@ class GenerateConfig:
     n_sequences: int = 0  # 0 = as many as the held-out test windows (so metrics compare equal sample sizes)
     temperature: float = 1.0
     # Code priors: one temperature per quantized level, finest first (level 0: a slot per item); when set it
-    # replaces `temperature`. Sharpening only the finest level bought more usefulness per unit of
-    # popularity distortion than sharpening all levels (README, "Sampling temperature per level")
+    # replaces `temperature` (what it buys: README, "Sampling temperature per code level")
     level_temperatures: tuple[float, ...] = ()
     top_k: int = 0  # 0 = sample from the full distribution
     decode: Literal["argmax", "sample"] = "argmax"  # how the decoder's per-position softmax becomes an item
