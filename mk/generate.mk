@@ -195,16 +195,13 @@ $(ART)/$(1)/gen/L$(2)/sweep/$(3)@$(4)/valid/manifest.json $(ART)/$(1)/gen/L$(2)/
 endef
 _sweep_domain = $(word 1,$(subst /, ,$(1)))
 _sweep_length = $(word 2,$(subst /, ,$(1)))
-# every (cell, sampler, setting) of the sweep and of the per-level temperatures below, once each
-_SWEEP_POINT_RULES := $(sort $(foreach c,$(SWEEP_CELLS),$(foreach r,$(SWEEP_SAMPLERS),$(foreach t,$(SWEEP_TEMPERATURES),$(c)@$(r)@$(t)))) \
-  $(foreach c,$(LEVEL_T_CELLS),$(foreach t,$(LEVEL_T_SETTINGS),$(c)@rsvq@$(t))))
-_pair = $(word $(2),$(subst @, ,$(1)))
-$(foreach p,$(_SWEEP_POINT_RULES),$(eval $(call SWEEP_RULES,$(call _sweep_domain,$(call _pair,$(p),1)),$(call _sweep_length,$(call _pair,$(p),1)),$(call _pair,$(p),2),$(call _pair,$(p),3))))
-
 # <domain>/L<L>/<run>@<T> for every point, and its folder
 _sweep_points = $(foreach c,$(1),$(foreach r,$(2),$(foreach t,$(3),$(call _sweep_domain,$(c))/L$(call _sweep_length,$(c))/$(r)@$(t))))
 SWEEP_POINTS := $(call _sweep_points,$(SWEEP_CELLS),$(SWEEP_SAMPLERS),$(SWEEP_TEMPERATURES))
 LEVEL_T_POINTS := $(call _sweep_points,$(LEVEL_T_CELLS),rsvq,$(LEVEL_T_SETTINGS))
+# the rules of every point of the sweep and of the per-level comparison, once each (a point of both: one set)
+_point_part = $(word $(2),$(subst /, ,$(subst @, ,$(1))))
+$(foreach p,$(sort $(SWEEP_POINTS) $(LEVEL_T_POINTS)),$(eval $(call SWEEP_RULES,$(call _point_part,$(p),1),$(patsubst L%,%,$(call _point_part,$(p),2)),$(call _point_part,$(p),3),$(call _point_part,$(p),4))))
 _sweep_dir = $(ART)/$(subst /L,/gen/L,$(dir $(1)))sweep/$(notdir $(1))
 _sweep_cell_dir = $(ART)/$(call _sweep_domain,$(1))/gen/L$(call _sweep_length,$(1))
 # _sweep_report_inputs(points, cells): the manifests report-sweep reads; _sweep_report_args(same): its arguments
