@@ -34,9 +34,9 @@ GEN_REPORTS ?= reports/generation
 # Scientific's generator is for augmentation, so it sees only each user's leave-one-out training part,
 # and makes as many windows as there are users
 GEN_SET_Scientific := windows.holdout=train_part generate.n_sequences=8442
-# per-length settings. At L=100 the code priors get 14 epochs and a 70-minute cap: the 6 epochs and
-# 20 minutes of configs/stages/train-prior.yaml cut the MovieLens-1M RSVQ-AE prior in its 6th epoch
-# at 1,470 nats per window, still falling; 14 epochs reach 1,353 and lift train-on-synthetic from
+# per-length settings. At L=100 the code priors get 14 epochs and a 70-minute cap: with 6 epochs (and
+# the stage's former 20-minute cap, which cut it in its 6th epoch) the MovieLens-1M RSVQ-AE prior
+# ended at 1,470 nats per window, still falling; 14 epochs reach 1,353 and lift train-on-synthetic from
 # 15-21% to 59% of train-on-real at T=1 (README). The VQ-VAE priors stop early either way.
 GEN_SET_L100 := prior.train.max_epochs=14 prior.train.max_minutes=70
 
