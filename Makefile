@@ -30,7 +30,7 @@ EXTRAS ?= cpu,dev
 INSTALLED := $(ENV_DIR)/.textcode-installed
 RUN := $(PY) -m
 # config resolution: not $(RUN), so `make RUN=echo ...` lists the stages a real run would start
-RESOLVE = $(PY) -m stages.resolve
+RESOLVE = $(PY) -m textcode resolve
 export PYTHONUNBUFFERED := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -40,9 +40,8 @@ FULL_DOMAINS := $(filter-out demo-%,$(ALL_DOMAINS))
 TEXT_DOMAINS := Scientific $(filter amazon% food steam% movielens%,$(FULL_DOMAINS))
 DEMO_TEXT_DOMAINS := demo-scientific demo-beauty demo-game
 
-# every per-domain stage whose config `stages.resolve` writes in one go (fragments in mk/ add theirs)
+# every per-domain stage whose config `textcode resolve` writes in one go (fragments in mk/ add theirs)
 DOMAIN_STAGES := prepare encode codes
-CODE_common := stages/common.py pipeline/artifacts.py pipeline/config.py
 
 .PHONY: all install demo test prepare encode codes clean-demo FORCE
 FORCE:
@@ -51,7 +50,14 @@ all: results/codes.json
 
 # stage groups added by later work live in mk/*.mk (they may extend DOMAIN_STAGES, DEMO_TARGETS, ALL_RESULTS)
 DEMO_TARGETS :=
-include $(wildcard mk/*.mk)
+# Code dependencies: DEPS.<command> := the files of the command's import closure, written by
+# `textcode deps` from the code itself (never kept by hand); make remakes it, then rereads this file,
+# whenever a Python file changes.
+DEPS_FILE := .deps/commands.d
+$(DEPS_FILE): $(shell find textcode experiments bench -name '*.py' -not -path '*/__pycache__/*') | $(INSTALLED)
+	$(PY) -m textcode deps textcode.commands experiments.commands bench --out $@
+include $(DEPS_FILE)
+include $(wildcard mk/*.mk) experiments/generation.mk
 DOMAIN_CONFIGS := $(foreach s,$(DOMAIN_STAGES),$(ART)/%/config/$(s).json)
 
 $(INSTALLED): pyproject.toml
@@ -72,36 +78,33 @@ $(ART)/%/config/.resolve: FORCE | $(INSTALLED)
 $(foreach c,$(DOMAIN_CONFIGS),$(eval $(c): $(ART)/%/config/.resolve ;))
 
 # ---------------------------------------------------------------- per-domain stages
-CODE_prepare := stages/prepare.py $(CODE_common) $(wildcard pipeline/data/*.py)
-CODE_encode := stages/encode.py $(CODE_common) pipeline/text.py pipeline/machine.py pipeline/data/domain.py
-CODE_codes := stages/codes.py $(CODE_common) pipeline/codes.py pipeline/data/split.py pipeline/data/domain.py
 
-$(ART)/%/prepared/manifest.json: $(ART)/%/config/prepare.json $(CODE_prepare) | $(INSTALLED)
-	$(RUN) stages.prepare --config $< --out $(@D)
+$(ART)/%/prepared/manifest.json: $(ART)/%/config/prepare.json $(DEPS.prepare) | $(INSTALLED)
+	$(RUN) textcode prepare --config $< --out $(@D)
 
-$(ART)/%/text/manifest.json: $(ART)/%/config/encode.json $(ART)/%/prepared/manifest.json $(CODE_encode) | $(INSTALLED)
-	$(RUN) stages.encode --config $< --prepared $(ART)/$*/prepared --out $(@D)
+$(ART)/%/text/manifest.json: $(ART)/%/config/encode.json $(ART)/%/prepared/manifest.json $(DEPS.encode) | $(INSTALLED)
+	$(RUN) textcode encode --config $< --prepared $(ART)/$*/prepared --out $(@D)
 
-$(ART)/%/codes/manifest.json: $(ART)/%/config/codes.json $(ART)/%/prepared/manifest.json $(ART)/%/text/manifest.json $(CODE_codes) | $(INSTALLED)
-	$(RUN) stages.codes --config $< --prepared $(ART)/$*/prepared --text $(ART)/$*/text --out $(@D)
+$(ART)/%/codes/manifest.json: $(ART)/%/config/codes.json $(ART)/%/prepared/manifest.json $(ART)/%/text/manifest.json $(DEPS.codes) | $(INSTALLED)
+	$(RUN) textcode codes --config $< --prepared $(ART)/$*/prepared --text $(ART)/$*/text --out $(@D)
 
 prepare: $(ART)/$(DOMAIN)/prepared/manifest.json
 encode: $(ART)/$(DOMAIN)/text/manifest.json
 codes: $(ART)/$(DOMAIN)/codes/manifest.json
 
 # ---------------------------------------------------------------- headline results
-results/codes.json: $(foreach d,$(TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json) stages/collect_codes.py | $(INSTALLED)
-	$(RUN) stages.collect_codes --art $(ART) --domains $(TEXT_DOMAINS) --out $@
+results/codes.json: $(foreach d,$(TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json) $(DEPS.collect-codes) | $(INSTALLED)
+	$(RUN) textcode collect-codes --art $(ART) --domains $(TEXT_DOMAINS) --out $@
 
 # CPU-bound and timed: run it on a quiet machine (the JSON records the load average before and after)
-results/bench_encode.json: bench/bench_encode.py pipeline/text.py pipeline/machine.py pipeline/codes.py | $(INSTALLED)
+results/bench_encode.json: $(DEPS.bench_encode) | $(INSTALLED)
 	$(RUN) bench.bench_encode --out $@
 
 # ---------------------------------------------------------------- demo and tests
 DEMO_CODES := $(foreach d,$(DEMO_TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json)
 
 demo: $(DEMO_CODES) $(DEMO_TARGETS) | $(INSTALLED)
-	@$(RUN) stages.show --art $(ART) --domains $(DEMO_DOMAINS)
+	@$(RUN) textcode show --art $(ART) --domains $(DEMO_DOMAINS)
 
 test: | $(INSTALLED)
 	$(PY) -m pytest -q

@@ -1,4 +1,4 @@
-"""Benchmark: our text encoder (pipeline.text) against a plain SentenceTransformer.encode.
+"""Benchmark: our text encoder (textcode.rec.encoders) against a plain SentenceTransformer.encode.
 
 Both sides embed the same texts (the first N Scientific item texts) with the same model and
 max length, in the same process and thread setting; model loading and a warm-up batch are not
@@ -28,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import artifacts
-from pipeline.codes import CodesConfig, fit_codec
-from pipeline.data.recbole import read_unisrec
-from pipeline.machine import cpu_flags
-from pipeline.text import EncodeConfig, TextEncoder, encode_texts, model_path
+from textcode.core import artifacts
+from textcode.data.readers.recbole import read_unisrec
+from textcode.rec.config import CodesConfig, EncodeConfig
+from textcode.rec.encoders import TextEncoder, encode_texts, model_path
+from textcode.rec.opq import fit_codec
+from textcode.runtime.device import cpu_flags
 
 log = logging.getLogger("bench_encode")
 

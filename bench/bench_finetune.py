@@ -48,16 +48,19 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     import numpy as np
     import torch
 
-    from pipeline import artifacts, dist
-    from pipeline.data.batching import iterate, make_windows
-    from pipeline.data.domain import Domain
-    from pipeline.data.split import leave_one_out
-    from pipeline.evaluation import evaluate
-    from pipeline.memory import release_free_memory
-    from pipeline.models.item_embedding import CodeItemEmbedding
-    from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
-    from pipeline.objectives import NextItemCE
-    from pipeline.train import TrainConfig, fit
+    from textcode.core import artifacts
+    from textcode.data.batching import iterate, make_windows
+    from textcode.data.domain import Domain
+    from textcode.data.split import leave_one_out
+    from textcode.eval.evaluation import evaluate
+    from textcode.rec.config import SASRecConfig
+    from textcode.rec.item_embedding import CodeItemEmbedding
+    from textcode.rec.objectives import NextItemCE
+    from textcode.rec.sasrec import SequenceEncoder
+    from textcode.runtime import distributed as dist
+    from textcode.runtime.memory import release_free_memory
+    from textcode.training.config import TrainConfig
+    from textcode.training.loop import fit
 
     memory = {"imports": _rss_mb()}  # torch and our modules
     domain = Domain.load(art / "Scientific" / "prepared")
@@ -96,14 +99,15 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     import numpy as np
     import torch
 
-    from pipeline import dist
-    from pipeline.data.batching import iterate
-    from pipeline.data.domain import Domain
-    from pipeline.models.item_embedding import CodeItemEmbedding
-    from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
-    from pipeline.objectives import Contrastive
-    from pipeline.pretrain import build_corpus
-    from pipeline.train import forward_precision
+    from textcode.data.batching import iterate
+    from textcode.data.domain import Domain
+    from textcode.rec.config import SASRecConfig
+    from textcode.rec.item_embedding import CodeItemEmbedding
+    from textcode.rec.objectives import Contrastive
+    from textcode.rec.pretrain import build_corpus
+    from textcode.rec.sasrec import SequenceEncoder
+    from textcode.runtime import distributed as dist
+    from textcode.training.loop import forward_precision
 
     d = dist.setup("cpu")
     precision, why, autocast = forward_precision(precision, d.device)
@@ -137,7 +141,7 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
 
 def _finetune_settings(path: str) -> dict:
     """The fine-tune stage's resolved config for Scientific (what `make finetune` runs)."""
-    from pipeline import artifacts
+    from textcode.core import artifacts
 
     cfg = artifacts.read_json(path)
     return {"batch_size": cfg["train"]["batch_size"], "max_batch_tokens": cfg["train"]["max_batch_tokens"],
@@ -147,7 +151,7 @@ def _finetune_settings(path: str) -> dict:
 
 def _pretrain_settings(path: str) -> dict:
     """The pre-training stage's resolved config (what `make pretrain` runs), not the raw YAML layers."""
-    from pipeline import artifacts
+    from textcode.core import artifacts
 
     cfg = artifacts.read_json(path)
     return {"domains": cfg["pretrain"]["domains"], "batch_size": cfg["train"]["batch_size"],
@@ -204,7 +208,7 @@ def main() -> None:
     ft = _sub(ft_args)
     pre = {str(world): _sub(pre_args, torchrun=world) for world in (1, 2)}
     # where bf16 runs natively, the same work in the other precision says what the configured one buys
-    from pipeline.machine import resolve_precision
+    from textcode.runtime.device import resolve_precision
 
     other_precision = None
     if resolve_precision("auto", "cpu")[0] == "bf16":
@@ -215,7 +219,7 @@ def main() -> None:
                            "eval_s": round(ft_o["eval_s"], 3), "peak_rss_mb": round(ft_o["peak_rss_mb"], 1),
                            "pretrain": pre_o["precision"], "pretrain_seq_per_s_1": round(pre_o["seq_per_s"], 1),
                            "details": {"finetune": ft_o, "pretrain": pre_o}}
-    from pipeline import machine
+    from textcode.runtime import device
 
     result = {
         "hidden": args.hidden,
@@ -227,7 +231,7 @@ def main() -> None:
         "other_precision": other_precision,
         "details": {"finetune": ft, "pretrain": pre, "pretrain_domains": pre["1"]["domains"]},
         "peer_recbole_sasrec_h300": {"epoch_s": 189, "eval_s": 11.2, "peak_rss_mb": 5000},
-        "machine": machine.describe(),  # load average at the end
+        "machine": device.describe(),  # load average at the end
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

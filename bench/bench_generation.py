@@ -37,11 +37,11 @@ def train_worker(length: int) -> dict:
     import numpy as np
     import torch
 
-    from pipeline.data.windows import Windows, WindowSplit, UserSplit
-    from pipeline.genconfig import DiscriminatorConfig, GenTrainConfig, SeqAEConfig
-    from pipeline.gentrain import train_autoencoder
-    from pipeline.models.discriminator import SequenceDiscriminator
-    from pipeline.models.rsvq import SeqAutoencoder
+    from textcode.data.windows import UserSplit, Windows, WindowSplit
+    from textcode.gen.config import DiscriminatorConfig, GenTrainConfig, SeqAEConfig
+    from textcode.gen.discriminator import SequenceDiscriminator
+    from textcode.gen.rsvq import SeqAutoencoder
+    from textcode.gen.train import train_autoencoder
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rng = np.random.default_rng(0)
@@ -66,10 +66,10 @@ def train_worker(length: int) -> dict:
 def generate_worker(length: int) -> dict:
     import torch
 
-    from pipeline.genconfig import GenerateConfig, PriorConfig, SeqAEConfig
-    from pipeline.generation import sample_from_prior
-    from pipeline.models.prior import CodePrior, SlotLayout
-    from pipeline.models.rsvq import SeqAutoencoder
+    from textcode.gen.config import GenerateConfig, PriorConfig, SeqAEConfig
+    from textcode.gen.prior import CodePrior, SlotLayout
+    from textcode.gen.rsvq import SeqAutoencoder
+    from textcode.gen.sampling import sample_from_prior
 
     torch.manual_seed(0)
     model = SeqAutoencoder(SeqAEConfig(), N_ITEMS, length).eval()
@@ -114,12 +114,12 @@ def main() -> int:
         return 0
     import torch
 
-    from pipeline import machine
+    from textcode.runtime import device
 
     started = os.getloadavg()
     result = {
         "threads": torch.get_num_threads(),
-        "machine": machine.describe(),
+        "machine": device.describe(),
         "load_average_before": [round(x, 2) for x in started],
         "repeats": REPEATS,
         "training": [measured("train", L) for L in (20, 100)],

@@ -1,6 +1,6 @@
 """Speed of the metric part of evaluation at the size of the canonical Scientific split.
 
-Scores are precomputed, so only what `pipeline.evaluation.evaluate` spends on ranking is timed
+Scores are precomputed, so only what `textcode.eval.evaluation.evaluate` spends on ranking is timed
 (`EvalResult.rank_s`: targets' ranks in both protocols and the per-user metrics). Scores are
 rounded to create ties, as collided codes and EASE zeros do. Target: well under a second.
 The machine is shared, so wall time depends on the load (recorded); the process CPU time of the
@@ -9,7 +9,6 @@ whole evaluate() call (replaying scores costs nothing) is the load-independent f
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -17,9 +16,10 @@ import time
 import numpy as np
 import torch
 
-from pipeline import artifacts, machine
-from pipeline.data.split import EvalSet
-from pipeline.evaluation import evaluate
+from textcode.core import artifacts
+from textcode.data.split import EvalSet
+from textcode.eval.evaluation import evaluate
+from textcode.runtime import device
 
 USERS, ITEMS = 8442, 4385  # the canonical Scientific
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, cpu = runs[1:], cpu[1:]
     result = {"users": USERS, "items": ITEMS, "batch_size": args.batch_size, "rank_s_median": statistics.median(runs),
               "rank_s_runs": [round(r, 4) for r in runs], "evaluate_cpu_s_median": statistics.median(cpu),
-              "machine": machine.describe()}
+              "machine": device.describe()}
     artifacts.write_json(args.out, result)
     print(f"metric part, both protocols, {USERS} users x {ITEMS} items: median {result['rank_s_median']:.3f}s wall, "
           f"{result['evaluate_cpu_s_median']:.3f}s CPU over {args.repeats} runs (load {result['machine']['load_avg'][0]:.1f}) "

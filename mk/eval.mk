@@ -5,7 +5,7 @@
 #   make report DOMAIN=Scientific        every run of EVAL_RUNS -> $(ART)/<domain>/report/ (report.md, chart)
 #
 # A run is any folder $(ART)/<domain>/models/<run>/ with a manifest.json (a model folder of
-# pipeline.models.checkpoint): its eval rule exists for every domain and run name.
+# textcode.core.model_folder): its eval rule exists for every domain and run name.
 
 DOMAIN_STAGES += ease popularity evaluate report
 
@@ -17,28 +17,23 @@ REPORTS ?= reports
 # the run of `make evaluate` (RUN is taken: it is the command that starts a stage)
 RUN_NAME ?= ease
 
-CODE_models := pipeline/models/checkpoint.py pipeline/data/split.py pipeline/data/domain.py
-CODE_ease := stages/ease.py $(CODE_common) $(CODE_models) pipeline/models/ease.py pipeline/evaluation.py pipeline/metrics.py
-CODE_popularity := stages/popularity.py $(CODE_common) $(CODE_models) pipeline/models/popularity.py
-CODE_evaluate := stages/evaluate.py $(CODE_common) $(CODE_models) pipeline/evaluation.py pipeline/metrics.py
-CODE_report := stages/report.py $(CODE_common) pipeline/report.py pipeline/evaluation.py pipeline/metrics.py
 
 .PHONY: ease popularity evaluate report
 
 # ---------------------------------------------------------------- baselines
-$(ART)/%/models/ease/manifest.json: $(ART)/%/config/ease.json $(ART)/%/prepared/manifest.json $(CODE_ease) | $(INSTALLED)
-	$(RUN) stages.ease --config $< --prepared $(ART)/$*/prepared --out $(@D)
+$(ART)/%/models/ease/manifest.json: $(ART)/%/config/ease.json $(ART)/%/prepared/manifest.json $(DEPS.ease) | $(INSTALLED)
+	$(RUN) textcode ease --config $< --prepared $(ART)/$*/prepared --out $(@D)
 
-$(ART)/%/models/pop/manifest.json: $(ART)/%/config/popularity.json $(ART)/%/prepared/manifest.json $(CODE_popularity) | $(INSTALLED)
-	$(RUN) stages.popularity --config $< --prepared $(ART)/$*/prepared --out $(@D)
+$(ART)/%/models/pop/manifest.json: $(ART)/%/config/popularity.json $(ART)/%/prepared/manifest.json $(DEPS.popularity) | $(INSTALLED)
+	$(RUN) textcode popularity --config $< --prepared $(ART)/$*/prepared --out $(@D)
 
 ease: $(ART)/$(DOMAIN)/models/ease/manifest.json
 popularity: $(ART)/$(DOMAIN)/models/pop/manifest.json
 
 # ---------------------------------------------------------------- evaluate: one rule per domain, the run is the stem
 define EVAL_RULE
-$(ART)/$(1)/eval/%/manifest.json: $(ART)/$(1)/models/%/manifest.json $(ART)/$(1)/prepared/manifest.json $(ART)/$(1)/config/evaluate.json $(CODE_evaluate) | $(INSTALLED)
-	$$(RUN) stages.evaluate --config $(ART)/$(1)/config/evaluate.json --model $(ART)/$(1)/models/$$* --prepared $(ART)/$(1)/prepared --out $$(@D)
+$(ART)/$(1)/eval/%/manifest.json: $(ART)/$(1)/models/%/manifest.json $(ART)/$(1)/prepared/manifest.json $(ART)/$(1)/config/evaluate.json $(DEPS.evaluate) | $(INSTALLED)
+	$$(RUN) textcode evaluate --config $(ART)/$(1)/config/evaluate.json --model $(ART)/$(1)/models/$$* --prepared $(ART)/$(1)/prepared --out $$(@D)
 endef
 $(foreach d,$(ALL_DOMAINS),$(eval $(call EVAL_RULE,$(d))))
 
@@ -47,16 +42,16 @@ evaluate: $(ART)/$(DOMAIN)/eval/$(RUN_NAME)/manifest.json
 # ---------------------------------------------------------------- report
 # Second expansion: EVAL_RUNS is read after every fragment is included, so later fragments can append runs.
 .SECONDEXPANSION:
-REPORT_INPUTS = $$(foreach r,$$(EVAL_RUNS),$(ART)/$$*/eval/$$(r)/manifest.json) $(ART)/%/config/report.json $(CODE_report)
+REPORT_INPUTS = $$(foreach r,$$(EVAL_RUNS),$(ART)/$$*/eval/$$(r)/manifest.json) $(ART)/%/config/report.json $(DEPS.report)
 REPORT_ARGS = --config $(ART)/$*/config/report.json $(foreach r,$(EVAL_RUNS),--eval $(r)=$(ART)/$*/eval/$(r)) --reference $(REPORT_REFERENCE)
 
 # a report of any domain's runs, inside the artifacts (headline reports are written by results/*.json targets)
 $(ART)/%/report/manifest.json: $(REPORT_INPUTS) | $(INSTALLED)
-	$(RUN) stages.report $(REPORT_ARGS) --out $(@D)
+	$(RUN) textcode report $(REPORT_ARGS) --out $(@D)
 
 report: $(ART)/$(DOMAIN)/report/manifest.json
 DEMO_TARGETS += $(ART)/demo-scientific/report/manifest.json
 
 # metric speed on a Scientific-sized score matrix (CONTRIBUTING: speed is checked by benchmarks, not tests)
-results/bench_metrics.json: bench/bench_metrics.py pipeline/metrics.py pipeline/evaluation.py | $(INSTALLED)
+results/bench_metrics.json: $(DEPS.bench_metrics) | $(INSTALLED)
 	$(RUN) bench.bench_metrics --out $@

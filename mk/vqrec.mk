@@ -21,10 +21,6 @@ pretrain_of = $(if $(PRETRAIN_OF.$(2)),$(if $(filter demo-%,$(1)),demo,$(PRETRAI
 
 DOMAIN_STAGES += $(addprefix finetune.,$(FT_RUNS))
 
-CODE_train := pipeline/train.py pipeline/machine.py pipeline/memory.py pipeline/dist.py pipeline/objectives.py pipeline/losses.py pipeline/data/batching.py \
-	pipeline/models/sasrec.py pipeline/models/item_embedding.py pipeline/models/checkpoint.py pipeline/evaluation.py
-CODE_pretrain := stages/pretrain.py $(CODE_common) $(CODE_train) pipeline/pretrain.py pipeline/codes.py
-CODE_finetune := stages/finetune.py $(CODE_common) $(CODE_train) pipeline/finetune.py pipeline/models/sinkhorn.py
 
 .PHONY: pretrain finetune export
 
@@ -38,8 +34,8 @@ $(PRETRAIN_CONFIGS) $(ART)/pretrain/config/deps.mk: $(ART)/pretrain/config/.reso
 -include $(ART)/pretrain/config/deps.mk
 
 define PRETRAIN_RULE
-$(ART)/pretrain/$(1)/manifest.json: $(ART)/pretrain/config/pretrain.$(1).json $$(foreach d,$$(INPUT_DOMAINS.pretrain.$(1)),$(ART)/$$(d)/prepared/manifest.json $(ART)/$$(d)/text/manifest.json) $(CODE_pretrain) | $(INSTALLED)
-	$$(LAUNCH) stages.pretrain --config $$< --art $(ART) --out $$(@D)
+$(ART)/pretrain/$(1)/manifest.json: $(ART)/pretrain/config/pretrain.$(1).json $$(foreach d,$$(INPUT_DOMAINS.pretrain.$(1)),$(ART)/$$(d)/prepared/manifest.json $(ART)/$$(d)/text/manifest.json) $(DEPS.pretrain) | $(INSTALLED)
+	$$(LAUNCH) textcode pretrain --config $$< --art $(ART) --out $$(@D)
 endef
 $(foreach r,$(PRETRAIN_RUNS),$(eval $(call PRETRAIN_RULE,$(r))))
 
@@ -53,8 +49,8 @@ FT_READS.sasrec_id :=
 FT_READS.text_only := text
 ft_reads = $(if $(filter undefined,$(origin FT_READS.$(1))),codes,$(FT_READS.$(1)))
 define FINETUNE_RULE
-$(ART)/$(1)/models/$(2)/manifest.json: $(ART)/$(1)/config/finetune.$(2).json $(ART)/$(1)/prepared/manifest.json $(foreach k,$(call ft_reads,$(2)),$(ART)/$(1)/$(k)/manifest.json) $(if $(call pretrain_of,$(1),$(2)),$(ART)/pretrain/$(call pretrain_of,$(1),$(2))/manifest.json) $(CODE_finetune) | $(INSTALLED)
-	$$(LAUNCH) stages.finetune --config $$< --prepared $(ART)/$(1)/prepared $(foreach k,$(call ft_reads,$(2)),--$(k) $(ART)/$(1)/$(k)) $(if $(call pretrain_of,$(1),$(2)),--pretrained $(ART)/pretrain/$(call pretrain_of,$(1),$(2))) --out $$(@D)
+$(ART)/$(1)/models/$(2)/manifest.json: $(ART)/$(1)/config/finetune.$(2).json $(ART)/$(1)/prepared/manifest.json $(foreach k,$(call ft_reads,$(2)),$(ART)/$(1)/$(k)/manifest.json) $(if $(call pretrain_of,$(1),$(2)),$(ART)/pretrain/$(call pretrain_of,$(1),$(2))/manifest.json) $(DEPS.finetune) | $(INSTALLED)
+	$$(LAUNCH) textcode finetune --config $$< --prepared $(ART)/$(1)/prepared $(foreach k,$(call ft_reads,$(2)),--$(k) $(ART)/$(1)/$(k)) $(if $(call pretrain_of,$(1),$(2)),--pretrained $(ART)/pretrain/$(call pretrain_of,$(1),$(2))) --out $$(@D)
 endef
 $(foreach d,$(DEMO_TEXT_DOMAINS) Scientific,$(foreach r,$(FT_RUNS),$(eval $(call FINETUNE_RULE,$(d),$(r)))))
 
@@ -62,8 +58,8 @@ finetune: $(ART)/$(DOMAIN)/models/$(RUN_NAME)/manifest.json
 
 # ---------------------------------------------------------------- headline: the Scientific ablation table
 SCIENTIFIC_ROWS := $(FT_RUNS) ease
-results/scientific.json: $(foreach r,$(SCIENTIFIC_ROWS),$(ART)/Scientific/eval/$(r)/manifest.json) $(ART)/Scientific/config/report.json $(CODE_report) | $(INSTALLED)
-	$(RUN) stages.report --config $(ART)/Scientific/config/report.json $(foreach r,$(SCIENTIFIC_ROWS),--eval $(r)=$(ART)/Scientific/eval/$(r)) --reference vqrec_pretrained --out $(REPORTS)/Scientific --results $@
+results/scientific.json: $(foreach r,$(SCIENTIFIC_ROWS),$(ART)/Scientific/eval/$(r)/manifest.json) $(ART)/Scientific/config/report.json $(DEPS.report) configs/published.yaml | $(INSTALLED)
+	$(RUN) textcode report --config $(ART)/Scientific/config/report.json $(foreach r,$(SCIENTIFIC_ROWS),--eval $(r)=$(ART)/Scientific/eval/$(r)) --reference vqrec_pretrained --out $(REPORTS)/Scientific --results $@
 
 # ---------------------------------------------------------------- demo: the same chain on the embedded sample
 DEMO_FT_RUNS := vqrec_pretrained vqrec_scratch sasrec_id
@@ -71,15 +67,14 @@ EVAL_RUNS += $(DEMO_FT_RUNS)
 DEMO_TARGETS += $(foreach r,$(DEMO_FT_RUNS),$(ART)/demo-scientific/eval/$(r)/manifest.json)
 
 # ---------------------------------------------------------------- serving export (item index + sequence model)
-CODE_export := stages/export.py $(CODE_common) pipeline/serving.py pipeline/models/checkpoint.py pipeline/models/sasrec.py
 DOMAIN_STAGES += export
-$(ART)/%/serving/manifest.json: $(ART)/%/models/$(SERVING_RUN)/manifest.json $(ART)/%/prepared/manifest.json $(ART)/%/codes/manifest.json $(ART)/%/config/export.json $(CODE_export) | $(INSTALLED)
-	$(RUN) stages.export --config $(ART)/$*/config/export.json --model $(ART)/$*/models/$(SERVING_RUN) --prepared $(ART)/$*/prepared --codes $(ART)/$*/codes --out $(@D)
+$(ART)/%/serving/manifest.json: $(ART)/%/models/$(SERVING_RUN)/manifest.json $(ART)/%/prepared/manifest.json $(ART)/%/codes/manifest.json $(ART)/%/config/export.json $(DEPS.export) | $(INSTALLED)
+	$(RUN) textcode export --config $(ART)/$*/config/export.json --model $(ART)/$*/models/$(SERVING_RUN) --prepared $(ART)/$*/prepared --codes $(ART)/$*/codes --out $(@D)
 export: $(ART)/$(DOMAIN)/serving/manifest.json
 DEMO_TARGETS += $(ART)/demo-scientific/serving/manifest.json
 
 # ---------------------------------------------------------------- speed and memory (run on a quiet machine)
-results/bench_finetune.json: bench/bench_finetune.py $(CODE_finetune) $(CODE_pretrain) $(ART)/pretrain/config/pretrain.default.json \
+results/bench_finetune.json: $(DEPS.bench_finetune) $(ART)/pretrain/config/pretrain.default.json \
   $(ART)/Scientific/config/finetune.vqrec_pretrained.json \
   $(ART)/Scientific/codes/manifest.json $(foreach d,$(INPUT_DOMAINS.pretrain.default),$(ART)/$(d)/prepared/manifest.json) | $(INSTALLED)
 	$(RUN) bench.bench_finetune --art $(ART) --pretrain-config $(ART)/pretrain/config/pretrain.default.json \

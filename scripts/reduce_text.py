@@ -5,9 +5,9 @@ The PCA is fitted on the training-split items only (like the codec), and the res
 
     python scripts/reduce_text.py --prepared artifacts/Scientific/prepared --text artifacts/Scientific/text \\
         --dim 192 --out artifacts/Scientific/probe/text192
-    python -m stages.codes --domain Scientific --prepared artifacts/Scientific/prepared \\
+    python -m textcode.commands.codes --domain Scientific --prepared artifacts/Scientific/prepared \\
         --text artifacts/Scientific/probe/text192 --out artifacts/Scientific/probe/codes192
-    python -m stages.finetune --domain Scientific --run vqrec_scratch --set train.max_minutes=0 \\
+    python -m textcode.commands.finetune --domain Scientific --run vqrec_scratch --set train.max_minutes=0 \\
         --prepared artifacts/Scientific/prepared --codes artifacts/Scientific/probe/codes192 \\
         --out artifacts/Scientific/probe/scratch192
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import artifacts
-from pipeline.data.domain import Domain
-from pipeline.data.split import leave_one_out
+from textcode.core import artifacts
+from textcode.data.domain import Domain
+from textcode.data.split import leave_one_out
 
 
 def pca_reduce(emb: np.ndarray, fit_rows: np.ndarray, dim: int) -> tuple[np.ndarray, float]:

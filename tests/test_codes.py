@@ -6,8 +6,16 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.codes import (Codec, CodesConfig, code_stats, codec_from_index, fit_codec, index_codes, resolve_collisions,
-                            train_index)
+from textcode.rec.config import CodesConfig
+from textcode.rec.opq import (
+    Codec,
+    code_stats,
+    codec_from_index,
+    fit_codec,
+    index_codes,
+    resolve_collisions,
+    train_index,
+)
 
 CFG = CodesConfig(n_subspaces=8, n_centroids=256, opq_iterations=5, threads=1)
 
@@ -96,7 +104,7 @@ def test_codec_save_and_load_work_without_faiss(fitted, tmp_path, monkeypatch):
 
 
 def test_load_names_missing_arrays(tmp_path):
-    from pipeline import artifacts
+    from textcode.core import artifacts
 
     artifacts.save_tensors(tmp_path / "bad.safetensors", {"rotation": np.eye(4, dtype=np.float32)})
     with pytest.raises(artifacts.ArtifactError, match="bad.safetensors.*center, centroids"):

@@ -7,11 +7,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from pipeline import dist
-from pipeline.data.batching import Batch
-from pipeline.models.item_embedding import CodeItemEmbedding
-from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
-from pipeline.objectives import Contrastive
+from textcode.data.batching import Batch
+from textcode.rec.config import SASRecConfig
+from textcode.rec.item_embedding import CodeItemEmbedding
+from textcode.rec.objectives import Contrastive
+from textcode.rec.sasrec import SequenceEncoder
+from textcode.runtime import distributed as dist
 
 B, T, I = 8, 5, 30
 

@@ -1,4 +1,4 @@
-"""pipeline.evaluation: batching, both protocols, the model contract, the metrics document."""
+"""textcode.eval.evaluation: batching, both protocols, the model contract, the metrics document."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data.split import EvalSet
-from pipeline.evaluation import evaluate, length_batches, metrics_document, per_user_arrays
+from textcode.data.split import EvalSet
+from textcode.eval.evaluation import (
+    evaluate,
+    length_batches,
+    metrics_document,
+    per_user_arrays,
+)
 
 N_ITEMS = 6
 

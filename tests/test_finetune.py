@@ -1,17 +1,18 @@
 """Fine-tuning: the permutation phase really learns (gradient descent through Gumbel-Sinkhorn moves
 the hardened permutation towards a planted one), and phase 2 trains only what its scope says."""
-import dataclasses
 
 import numpy as np
 import torch
 
-from pipeline import dist
-from pipeline.data.batching import iterate, make_windows
-from pipeline.finetune import FinetuneConfig, learn_permutation, trainable
-from pipeline.models.item_embedding import CodeItemEmbedding
-from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
-from pipeline.objectives import NextItemCE
-from pipeline.train import TrainConfig, fit
+from textcode.data.batching import iterate, make_windows
+from textcode.rec.config import FinetuneConfig, SASRecConfig
+from textcode.rec.finetune import learn_permutation, trainable
+from textcode.rec.item_embedding import CodeItemEmbedding
+from textcode.rec.objectives import NextItemCE
+from textcode.rec.sasrec import SequenceEncoder
+from textcode.runtime import distributed as dist
+from textcode.training.config import TrainConfig
+from textcode.training.loop import fit
 
 D, M, I = 2, 8, 64
 

@@ -1,9 +1,16 @@
 import numpy as np
 import pytest
 
-from pipeline.data.windows import Windows
-from pipeline.genmetrics import (bigrams, codebook_usage, js_divergence, popularity, reconstruction_summary,
-                                 repeat_stats, sequence_metrics)
+from textcode.data.windows import Windows
+from textcode.gen.metrics import (
+    bigrams,
+    codebook_usage,
+    js_divergence,
+    popularity,
+    reconstruction_summary,
+    repeat_stats,
+    sequence_metrics,
+)
 
 
 def windows(seqs, L=6):

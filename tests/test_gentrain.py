@@ -4,14 +4,29 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data.domain import from_sequences
-from pipeline.data.windows import make_windows
-from pipeline.genconfig import DiscriminatorConfig, GenTrainConfig, PriorConfig, PriorTrainConfig, QuantizerConfig, \
-    SeqAEConfig, WindowConfig
-from pipeline.gentrain import CodeData, Loop, batch_order, encode_codes, sample_candidates, train_autoencoder, train_prior
-from pipeline.models.discriminator import SequenceDiscriminator
-from pipeline.models.prior import CodePrior, SlotLayout
-from pipeline.models.rsvq import SeqAutoencoder
+from textcode.data.domain import from_sequences
+from textcode.data.windows import make_windows
+from textcode.gen.config import (
+    DiscriminatorConfig,
+    GenTrainConfig,
+    PriorConfig,
+    PriorTrainConfig,
+    QuantizerConfig,
+    SeqAEConfig,
+    WindowConfig,
+)
+from textcode.gen.discriminator import SequenceDiscriminator
+from textcode.gen.prior import CodePrior, SlotLayout
+from textcode.gen.rsvq import SeqAutoencoder
+from textcode.gen.train import (
+    CodeData,
+    Loop,
+    batch_order,
+    encode_codes,
+    sample_candidates,
+    train_autoencoder,
+    train_prior,
+)
 
 MODEL = SeqAEConfig(d_model=16, d_item=8, dropout=0.1, quantizer=QuantizerConfig(n_codebooks=2, codebook_size=8, dim=4))
 TRAIN = GenTrainConfig(batch_size=8, max_epochs=2, patience=5, checkpoint_every=2, adversary_start=0.3, eval_batch_size=16)
@@ -94,7 +109,7 @@ def test_prior_trains_on_the_generator_codes(split, tmp_path):
 def test_chunked_evaluation_matches_the_forward_pass(split, monkeypatch):
     import torch.nn.functional as F
 
-    from pipeline import gentrain
+    from textcode.gen import train as gentrain
 
     model, _ = fresh()
     model.train()

@@ -4,7 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.losses import chunked_cross_entropy, contrastive_loss, semi_synthetic_codes
+from textcode.rec.losses import (
+    chunked_cross_entropy,
+    contrastive_loss,
+    semi_synthetic_codes,
+)
 
 
 def test_semi_synthetic_negatives_change_about_rho_of_the_codes():

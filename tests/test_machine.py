@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.machine import cpu_flags, cpu_model, describe, resolve_precision
+from textcode.runtime.device import cpu_flags, cpu_model, describe, resolve_precision
 
 
 def test_describe_reads_model_and_speed_flags(tmp_path):
@@ -44,9 +44,9 @@ def test_auto_precision_follows_native_bf16_units(flags, expected):
 
 
 def test_auto_precision_without_cpuinfo_is_fp32_and_says_why(monkeypatch):
-    import pipeline.machine
+    import textcode.runtime.device
 
-    monkeypatch.setattr(pipeline.machine, "cpu_flags", lambda: None)
+    monkeypatch.setattr(textcode.runtime.device, "cpu_flags", lambda: None)
     chosen, why = resolve_precision("auto", "cpu")
     assert chosen == "fp32" and "cannot read /proc/cpuinfo" in why
 

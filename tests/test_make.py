@@ -31,7 +31,7 @@ def make(tmp_path_factory):
     for name in ("Makefile", "pyproject.toml"):
         code.mkdir(exist_ok=True)
         shutil.copy2(ROOT / name, code / name)
-    for name in ("mk", "pipeline", "stages", "data/demo/scientific"):
+    for name in ("mk", "textcode", "experiments", "bench", "data/demo/scientific"):
         shutil.copytree(ROOT / name, code / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "configs", tmp / "configs")
     env_dir = Path(sys.prefix)
@@ -53,8 +53,8 @@ def make(tmp_path_factory):
 def stage_commands(result: subprocess.CompletedProcess) -> list[str]:
     """The stages a real run would start (`make RUN=echo`: echo prints them instead)."""
     assert result.returncode == 0, result.stdout + result.stderr
-    return sorted({line.split()[0].split("stages.")[1] for line in result.stdout.splitlines()
-                   if line.startswith("stages.")})
+    return sorted({line.split()[1] for line in result.stdout.splitlines()
+                   if line.startswith(("textcode ", "experiments "))})
 
 
 def would_run(make, target: str, *flags: str) -> list[str]:
@@ -86,7 +86,7 @@ def test_incremental_make(make):
     assert stage_commands(make("RUN=echo", str(make.art / "text" / "manifest.json"),
                                str(make.art / "codes" / "manifest.json"))) == []
     # pretending the codes stage's code changed reruns codes only, not prepare or encode
-    assert would_run(make, "codes", "-W", "stages/codes.py") == ["codes"]
+    assert would_run(make, "codes", "-W", "textcode/commands/codes.py") == ["codes"]
 
     # a domain setting of the codes stage: codes reruns, prepare and encode do not
     edit(make.domain_yaml, "opq_iterations: 10", "opq_iterations: 11")
@@ -96,6 +96,27 @@ def test_incremental_make(make):
     edit(make.domain_yaml, "users: 600", "users: 601")
     assert would_run(make, "prepare") == ["prepare"]
 
+
+def test_editing_an_indirect_import_reruns_exactly_the_stages_that_import_it(make):
+    """Code dependencies come from the commands' real imports (`textcode deps`): textcode/eval/metrics.py is
+    imported by `evaluate` only through textcode/eval/evaluation.py, and not at all by prepare or popularity."""
+    project = make.art.parents[1] / "project"
+    target = str(make.art / "eval" / "pop" / "manifest.json")
+    make("RUN=echo", "prepare")  # resolve the configs, so the fakes below are newer than them
+    for stage in ("prepared", "models/pop"):
+        fake_manifest(make.art / stage)
+    assert would_run(make, target) == ["evaluate"]
+    fake_manifest(make.art / "eval" / "pop")
+    assert would_run(make, target) == []
+    deps = (project / ".deps" / "commands.d").read_text()
+    assert "textcode/eval/metrics.py" in deps.split("DEPS.evaluate := ")[1].split("\n")[0]
+    assert "textcode/eval/metrics.py" not in deps.split("DEPS.popularity := ")[1].split("\n")[0]
+    metrics = project / "textcode" / "eval" / "metrics.py"
+    time.sleep(0.02)
+    metrics.write_text(metrics.read_text() + "\n# an edit\n")
+    assert would_run(make, target) == ["evaluate"]
+    assert would_run(make, "prepare") == []
+    assert would_run(make, str(make.art / "models" / "pop" / "manifest.json")) == []
 
 def resolved(make, domain: str, length: int, run: str, stage: str) -> dict:
     """Resolve one generation run's configs through make (the real resolver) and read one of them."""
@@ -140,7 +161,7 @@ def test_volume_points_are_k_times_the_utility_tests_size(make):
     assert (generate["n_sequences"], generate["temperature"]) == (492, 0.8)
     done = make("RUN=echo", str(cell / "volume" / "x2" / "real" / "train" / "manifest.json"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert any(line.startswith("stages.utility_data --kind real-train --n 246 ") for line in done.stdout.splitlines())
+    assert any(line.startswith("experiments utility-data --kind real-train --n 246 ") for line in done.stdout.splitlines())
 
 
 def test_volume_8x_report_reads_the_1x_points_and_8x_generated_windows(make):
@@ -150,7 +171,7 @@ def test_volume_8x_report_reads_the_1x_points_and_8x_generated_windows(make):
     generate = json.loads((cell / "volume" / "x8" / "rsvq" / "config" / "generate.json").read_text())["generate"]
     assert generate["n_sequences"] == 984
     done = make("-n", "RUN=echo", "LAUNCH=echo", "results/synthetic_volume_8x.json")
-    report = [line for line in done.stdout.splitlines() if "stages.report_volume" in line]
+    report = [line for line in done.stdout.splitlines() if "experiments report-volume" in line]
     assert report, done.stdout + done.stderr
     args = report[-1].split()
     points = sorted(a.split("=")[0] for a, flag in zip(args[1:], args) if flag in ("--real", "--rsvq"))
@@ -166,7 +187,7 @@ def test_level_temperature_points_resolve_per_level_settings_and_share_the_sweep
         assert (generate["temperature"], generate["level_temperatures"]) == expected
     done = make("-n", "RUN=echo", "LAUNCH=echo", "results/level_temperature.json")
     assert "overriding recipe" not in done.stderr, "a point of both the sweep and this comparison has one set of rules"
-    report = [line for line in done.stdout.splitlines() if "stages.report_sweep" in line]
+    report = [line for line in done.stdout.splitlines() if "experiments report-sweep" in line]
     assert report, done.stdout + done.stderr
     args = report[-1].split()
     points = [a.split("=")[0] for a, flag in zip(args[1:], args) if flag == "--point"]

@@ -7,7 +7,12 @@ import sys
 
 import pytest
 
-from pipeline.memory import ONEDNN_CACHE_ENV, bound_kernel_cache, fix_mmap_threshold, release_free_memory
+from textcode.runtime.memory import (
+    ONEDNN_CACHE_ENV,
+    bound_kernel_cache,
+    fix_mmap_threshold,
+    release_free_memory,
+)
 
 
 def _rss_mb() -> float:
@@ -42,7 +47,7 @@ def test_free_heap_pages_return_to_the_os():
 # loop's first steps do; then 200 MB of blocks are freed. Prints the resident MB those frees left.
 _MMAP_PROBE = """
 import ctypes, ctypes.util, sys
-from pipeline.memory import fix_mmap_threshold
+from textcode.runtime.memory import fix_mmap_threshold
 libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
@@ -68,7 +73,7 @@ print(rss() - base)
 def test_fixed_mmap_threshold_returns_large_blocks_when_freed():
     import subprocess
 
-    from pipeline.memory import _glibc
+    from textcode.runtime.memory import _glibc
 
     if _glibc() is None:
         pytest.skip("not glibc")
@@ -97,7 +102,7 @@ def test_training_does_not_load_scipy():
     """scipy costs every training process ~37 MB resident; only hardening a permutation needs it."""
     import subprocess
 
-    code = ("import sys; import pipeline.train, pipeline.objectives, pipeline.finetune, pipeline.pretrain; "
+    code = ("import sys; import textcode.training.loop, textcode.rec.objectives, textcode.rec.finetune, textcode.rec.pretrain; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

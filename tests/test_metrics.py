@@ -1,4 +1,4 @@
-"""pipeline.metrics against rankings worked out by hand, a Monte Carlo tie-breaker, and bootstrap properties."""
+"""textcode.eval.metrics against rankings worked out by hand, a Monte Carlo tie-breaker, and bootstrap properties."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import metrics
+from textcode.eval import metrics
 
 
 def ranks(scores, targets, histories=None):

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.data.domain import from_sequences
+from textcode.core import artifacts
+from textcode.data.domain import from_sequences
 
 SPEC = importlib.util.spec_from_file_location("reduce_text", Path(__file__).resolve().parents[1] / "scripts/reduce_text.py")
 reduce_text = importlib.util.module_from_spec(SPEC)
@@ -46,3 +48,11 @@ def test_reduce_text_writes_an_encode_folder(tmp_path):
     manifest = artifacts.read_manifest(tmp_path / "out")
     assert manifest["stage"] == "encode" and manifest["summary"]["dim"] == 2
     assert artifacts.load_npy(tmp_path / "out/embeddings.npy").shape == (6, 2)
+
+
+def test_generated_tables_in_readme_and_docs_match_the_results_files():
+    """Every table between `<!-- table:NAME -->` markers in README.md and docs/ is what results/*.json say."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "experiments" / "readme_tables.py"), "--check"],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr

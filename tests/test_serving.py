@@ -1,9 +1,10 @@
 import numpy as np
 import torch
 
-from pipeline import serving
-from pipeline.models.item_embedding import CodeItemEmbedding
-from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
+from textcode.rec import serving
+from textcode.rec.config import SASRecConfig
+from textcode.rec.item_embedding import CodeItemEmbedding
+from textcode.rec.sasrec import SequenceEncoder
 
 
 def _model():

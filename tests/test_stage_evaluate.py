@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.evaluation import per_user_file
-from pipeline.report import headline, load_run, markdown, significance
-from stages import ease as ease_stage
-from stages import evaluate as evaluate_stage
-from stages import popularity as popularity_stage
-from stages import prepare as prepare_stage
-from stages import report as report_stage
+from textcode.commands import ease as ease_stage
+from textcode.commands import evaluate as evaluate_stage
+from textcode.commands import popularity as popularity_stage
+from textcode.commands import prepare as prepare_stage
+from textcode.commands import report as report_stage
+from textcode.core import artifacts
+from textcode.eval.evaluation import per_user_file
+from textcode.eval.report import headline, load_run, markdown, significance
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = {"recall@10", "ndcg@10", "recall@50", "ndcg@50", "mrr"}

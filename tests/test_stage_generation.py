@@ -7,10 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.config import ConfigError
-from pipeline.data.domain import Domain
-from stages import evaluate_generation, generate, prepare, report_generation, train_generator, train_prior, utility_data
+from experiments.commands import report_generation, utility_data
+from textcode.commands import (
+    evaluate_generation,
+    generate,
+    prepare,
+    train_generator,
+    train_prior,
+)
+from textcode.core import artifacts
+from textcode.core.config import ConfigError
+from textcode.data.domain import Domain
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]

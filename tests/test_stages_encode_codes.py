@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.codes import Codec, resolve_collisions
-from pipeline.data.domain import Domain, subset
-from pipeline.data.split import leave_one_out
-from stages import codes as codes_stage
-from stages import encode as encode_stage
-from stages import prepare as prepare_stage
+from textcode.commands import codes as codes_stage
+from textcode.commands import encode as encode_stage
+from textcode.commands import prepare as prepare_stage
+from textcode.core import artifacts
+from textcode.data.domain import Domain, subset
+from textcode.data.split import leave_one_out
+from textcode.rec.opq import Codec, resolve_collisions
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ["--domain", "demo-scientific", "--configs", str(ROOT / "configs")]
@@ -83,7 +83,7 @@ def kill_when(cmd: list[str], shard_dir: Path, more_than: int) -> int:
 def test_encode_resumes_after_sigkill_without_recomputing(small, tmp_path):
     out = tmp_path / "text"
     shard_dir = tmp_path / "text.partial" / "shards"
-    cmd = [sys.executable, "-m", "stages.encode", *DOMAIN, *ENCODE_SETS, "--prepared", str(small), "--out", str(out)]
+    cmd = [sys.executable, "-m", "textcode", "encode", *DOMAIN, *ENCODE_SETS, "--prepared", str(small), "--out", str(out)]
     n_items = Domain.load(small).n_items
     n_shards = -(-n_items // 8)
 

@@ -8,9 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.machine import cpu_flags, resolve_precision
-from pipeline.text import DEFAULT_MODEL_SHA256, EncodeConfig, TextEncoder, encode_texts, model_path
+from textcode.core import artifacts
+from textcode.rec.config import EncodeConfig
+from textcode.rec.encoders import (
+    DEFAULT_MODEL_SHA256,
+    TextEncoder,
+    encode_texts,
+    model_path,
+)
+from textcode.runtime.device import cpu_flags, resolve_precision
 
 TEXTS = [
     "Digital caliper, stainless steel, 150 mm, with LCD display and fractional readout for machinists",
@@ -111,7 +117,7 @@ def test_shards_are_written_then_reused(encoder, tmp_path, caplog):
     np.testing.assert_array_equal(again, first)
 
     # other texts: the old shards must not be reused
-    with caplog.at_level(logging.WARNING, logger="pipeline.text"):
+    with caplog.at_level(logging.WARNING, logger="textcode.rec.encoders"):
         other, report = encode_texts(TEXTS[::-1], sharded, shard_dir)
     assert report.loaded_shards == 0 and "other texts or settings" in caplog.text
     np.testing.assert_allclose(other, first[::-1], atol=2e-5)

@@ -4,12 +4,14 @@ import os
 import numpy as np
 import torch
 
-from pipeline import dist
-from pipeline.data.batching import iterate, make_windows
-from pipeline.models.item_embedding import CodeItemEmbedding
-from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
-from pipeline.objectives import Contrastive, NextItemCE
-from pipeline.train import TrainConfig, fit
+from textcode.data.batching import iterate, make_windows
+from textcode.rec.config import SASRecConfig
+from textcode.rec.item_embedding import CodeItemEmbedding
+from textcode.rec.objectives import Contrastive, NextItemCE
+from textcode.rec.sasrec import SequenceEncoder
+from textcode.runtime import distributed as dist
+from textcode.training.config import TrainConfig
+from textcode.training.loop import fit
 
 
 def _setup(objective_kind: str):
@@ -68,7 +70,7 @@ def test_training_reduces_the_loss():
 
 
 def test_domain_slice_scores_one_domain_in_its_local_ids():
-    from pipeline.pretrain import DomainSlice
+    from textcode.rec.pretrain import DomainSlice
 
     torch.manual_seed(0)
     codes = torch.randint(0, 8, (30, 4))
@@ -93,8 +95,8 @@ class _RecordsAutocast(torch.nn.Module):
 
 
 def test_precision_bf16_runs_the_forward_under_autocast_and_keeps_fp32_weights(monkeypatch):
-    from pipeline.memory import ONEDNN_CACHE_ENV
-    from pipeline.train import CPU_BF16_KERNEL_CACHE
+    from textcode.runtime.memory import ONEDNN_CACHE_ENV
+    from textcode.training.loop import CPU_BF16_KERNEL_CACHE
 
     for precision, expect in (("bf16", True), ("fp32", False)):
         monkeypatch.delenv(ONEDNN_CACHE_ENV, raising=False)

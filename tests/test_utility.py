@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.data.domain import Domain, from_sequences
-from pipeline.data.errors import DataError
-from pipeline.data.windows import cut, make_windows
-from pipeline.genconfig import WindowConfig
-from pipeline.utility import augmented, filtered, window_events, windows_domain
-from pipeline.utilitystats import cluster_ci, share_ci
-from stages import evaluate_utility, popularity
+from experiments.commands import evaluate_utility
+from experiments.utility_data import augmented, filtered, window_events, windows_domain
+from experiments.utility_stats import cluster_ci, share_ci
+from textcode.commands import popularity
+from textcode.core import artifacts
+from textcode.data.domain import Domain, from_sequences
+from textcode.data.errors import DataError
+from textcode.data.windows import cut, make_windows
+from textcode.gen.config import WindowConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]
@@ -105,7 +106,7 @@ def test_a_model_trained_on_one_data_set_is_scored_on_the_real_users_of_another(
 
 def test_utility_metrics_say_how_the_model_stopped(tmp_path):
     """A SASRec-ID from stage finetune: epochs, best epoch and stopping reason reach metrics.json."""
-    from stages import finetune
+    from textcode.commands import finetune
 
     train = save(toy(seed=1, name="synthetic"), tmp_path / "train")
     test = save(toy(seed=2, name="real-test"), tmp_path / "test")
@@ -119,7 +120,7 @@ def test_utility_metrics_say_how_the_model_stopped(tmp_path):
 
 
 def test_utility_table_gives_the_ratio_to_real_and_how_each_model_stopped():
-    from pipeline.genreport import Utility, utility_table
+    from experiments.generation_report import Utility, utility_table
 
     def entry(trained, ndcg, training):
         m = {"test": {"history_kept": {"ndcg@10": ndcg, "recall@10": 2 * ndcg}},
@@ -141,7 +142,7 @@ def test_utility_table_gives_the_ratio_to_real_and_how_each_model_stopped():
 
 
 def test_repeat_last_share_counts_targets_equal_to_the_last_history_item():
-    from pipeline.genreport import repeat_last_share
+    from experiments.generation_report import repeat_last_share
 
     # users: [1, 2, 2] repeats; [3, 1] does not; [4] is too short to have a history; [5, 5] repeats
     d = from_sequences("t", [str(i) for i in range(6)], None, ["a", "b", "c", "d"], [[1, 2, 2], [3, 1], [4], [5, 5]])
@@ -150,8 +151,8 @@ def test_repeat_last_share_counts_targets_equal_to_the_last_history_item():
 
 def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_events(tmp_path):
     """evaluate-utility on window events: intervals resample source users; the report pairs two models' events."""
-    from pipeline.genreport import load_utility
-    from pipeline.utility import EVENT_USERS
+    from experiments.generation_report import load_utility
+    from experiments.utility_data import EVENT_USERS
 
     src = toy(n_users=200, seed=3, name="real")  # 20 test users with several windows each
     events, owners = window_events(src, make_windows(src, WindowConfig(length=4), seed=0).test, "real-test-windows", 3)
@@ -174,8 +175,8 @@ def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_e
     ratio = doc["test"]["history_kept"]["ndcg@10"] / artifacts.read_json(folders["real"] / "metrics.json")["test"]["history_kept"]["ndcg@10"]
     assert lo <= ratio <= hi
     # the same on the events whose target does not repeat the last history item
-    from pipeline.genreport import repeat_last_mask
-    from pipeline.utilitystats import event_metric
+    from experiments.generation_report import repeat_last_mask
+    from experiments.utility_stats import event_metric
 
     repeats = repeat_last_mask(events)
     assert 0 < repeats.sum() < len(repeats), "the toy windows should have some repeat targets and some others"
@@ -189,7 +190,7 @@ def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_e
 
 
 def test_augmentation_rows_carry_the_paired_share_of_the_real_trained_model():
-    from pipeline.genreport import Utility, augmentation_table, headline
+    from experiments.generation_report import Utility, augmentation_table, headline
 
     def entry(trained, ndcg, share_ci95=None):
         m = {"test": {"history_kept": {"ndcg@10": ndcg, "recall@10": 2 * ndcg, "recall@50": .3, "ndcg@50": .1}},
@@ -207,7 +208,7 @@ def test_augmentation_rows_carry_the_paired_share_of_the_real_trained_model():
 
 
 def test_headline_carries_the_non_repeat_share_of_each_sampler():
-    from pipeline.genreport import Entry, Utility, headline
+    from experiments.generation_report import Entry, Utility, headline
 
     gen = {"popularity_js": .1, "bigram_precision": .2, "copied_windows": 0.0, "bigram_recall": .1,
            "popularity_js_train": .1, "length_tv": .0, "repeat_rate": .0}

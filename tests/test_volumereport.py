@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import artifacts
-from pipeline.volumereport import VolumeError, summary
-from stages import report_volume
+from experiments.commands import report_volume
+from experiments.volume_report import VolumeError, summary
 from tests.test_sweepreport import utility
+from textcode.core import artifacts
 
 
 def trained_on(folder: Path, windows: int) -> None:
@@ -60,7 +60,7 @@ def test_the_readme_table_is_made_from_the_results_json(tmp_path, monkeypatch):
     args = [f"--real=demo/L20x1={real(tmp_path / 'r1', 100, 0.050)}", f"--real=demo/L20x2={real(tmp_path / 'r2', 200, 0.055)}",
             f"--rsvq=demo/L20x2={rsvq(tmp_path / 's2', 199, 0.040)}"]
     assert report_volume.main([*args, "--out", str(tmp_path / "report"), "--results", str(tmp_path / "synthetic_volume.json")]) == 0
-    spec = importlib.util.spec_from_file_location("readme_tables", Path(__file__).resolve().parents[1] / "scripts/readme_tables.py")
+    spec = importlib.util.spec_from_file_location("readme_tables", Path(__file__).resolve().parents[1] / "experiments/readme_tables.py")
     readme_tables = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(readme_tables)
     monkeypatch.setattr(readme_tables, "RESULTS", tmp_path)

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.data.amazon_raw import SCHEMA_2018, SCHEMA_2023, read_amazon
-from pipeline.data.errors import DataError
-from pipeline.data.sources import SourceConfig, read_source
+from textcode.data.config import SourceConfig
+from textcode.data.errors import DataError
+from textcode.data.readers.amazon_raw import SCHEMA_2018, SCHEMA_2023, read_amazon
+from textcode.data.sources import read_source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DAY, T0 = 86400, 1420070400
@@ -51,7 +52,7 @@ def read(release: str, **paths) -> object:
 
 @pytest.mark.parametrize("release", ["2018", "2023"])
 def test_reads_fixture_like_unisrec(release, caplog):
-    with caplog.at_level(logging.INFO, logger="pipeline.data.amazon_raw"):
+    with caplog.at_level(logging.INFO, logger="textcode.data.readers.amazon_raw"):
         d = read(release)
     d.validate("fixture")
     assert d.counts() == {"users": 6, "items": 5, "interactions": 27}

@@ -1,7 +1,14 @@
 import numpy as np
 import torch
 
-from pipeline.data.batching import batch_order, collate, concat_windows, iterate, make_windows, pad_histories
+from textcode.data.batching import (
+    batch_order,
+    collate,
+    concat_windows,
+    iterate,
+    make_windows,
+    pad_histories,
+)
 
 
 def _csr(seqs):

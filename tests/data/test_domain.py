@@ -4,9 +4,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.data.domain import Domain, ExpectedCounts, from_sequences, subset
-from pipeline.data.errors import DataError
+from textcode.core import artifacts
+from textcode.data.domain import Domain, ExpectedCounts, from_sequences, subset
+from textcode.data.errors import DataError
 
 
 def toy(**changes) -> Domain:

@@ -1,4 +1,4 @@
-from pipeline.data.itemtext import MAX_FIELD_CHARS, clean, field, item_text
+from textcode.data.itemtext import MAX_FIELD_CHARS, clean, field, item_text
 
 
 def test_clean_unescapes_html_and_deletes_quotes():

@@ -2,8 +2,8 @@ import gzip
 
 import pytest
 
-from pipeline.data.errors import DataError
-from pipeline.data.jsonlines import field, read_jsonl
+from textcode.data.errors import DataError
+from textcode.data.jsonlines import field, read_jsonl
 
 
 @pytest.mark.parametrize("gz", [False, True])

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.data.domain import Domain, from_sequences
-from pipeline.data.kcore import k_core
+from textcode.data.domain import Domain, from_sequences
+from textcode.data.kcore import k_core
 
 
 def random_domain(seed: int, n_users=60, n_items=40, max_len=12) -> Domain:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data.errors import DataError
-from pipeline.data.movielens import read_movielens_dat, read_recbole_inter
+from textcode.data.errors import DataError
+from textcode.data.readers.movielens import read_movielens_dat, read_recbole_inter
 
 MOVIES = ["1::Toy Story (1995)::Animation|Children's|Comedy",
           "10::Misérables, Les (1995)::Drama|Musical",

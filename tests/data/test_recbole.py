@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.data.errors import DataError
-from pipeline.data.recbole import read_atomic, read_unisrec
-from pipeline.data.split import leave_one_out
+from textcode.data.errors import DataError
+from textcode.data.readers.recbole import read_atomic, read_unisrec
+from textcode.data.split import leave_one_out
 
 HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
 ITEMS = ["B00A", "B00B", "B00C", "B00D", "B00E"]
@@ -165,4 +165,4 @@ def test_scientific_repeat_purchases_are_why_holdout_is_by_position(scientific):
     repeaters = sum(len(np.unique(d.sequence(u))) < len(d.sequence(u)) for u in range(d.n_users))
     target_in_train = sum(bool({split.valid.targets[u], split.test.targets[u]} & set(split.train_sequence(u).tolist()))
                           for u in range(d.n_users))
-    assert (repeaters, target_in_train) == (243, 83)  # the figures quoted in pipeline/data/split.py
+    assert (repeaters, target_in_train) == (243, 83)  # the figures quoted in textcode/data/split.py

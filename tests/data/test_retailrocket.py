@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.data.errors import DataError
-from pipeline.data.retailrocket import read_sessions
+from textcode.data.errors import DataError
+from textcode.data.readers.retailrocket import read_sessions
 
 TRAIN = ["10 9 10", "3 9 100 9"]
 HEADER = "session_id\tprefix_item_ids\tlabel_item_id\ttimestamp"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data.errors import DataError
-from pipeline.data.seqrec import read_seqrec
+from textcode.data.errors import DataError
+from textcode.data.readers.seqrec import read_seqrec
 
 TITLES = [{"ItemID": 102, "Title": "Shampoo &amp; Conditioner"}, {"ItemID": 100, "Title": "Lip Balm"},
           {"ItemID": 101, "Title": "Hand \"Cream\"..."}]

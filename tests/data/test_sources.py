@@ -3,11 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Layer, build
-from pipeline.data.domain import ExpectedCounts
-from pipeline.data.errors import DataError
-from pipeline.data.sources import SourceConfig, read_source
-from pipeline.settings import layers_for, resolve
+from textcode.core.config import Layer, build
+from textcode.core.settings import layers_for, resolve
+from textcode.data.config import SourceConfig
+from textcode.data.domain import ExpectedCounts
+from textcode.data.errors import DataError
+from textcode.data.sources import read_source
 
 ROOT = Path(__file__).resolve().parents[2]
 

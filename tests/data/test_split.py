@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from pipeline.data.domain import from_sequences
-from pipeline.data.errors import DataError
-from pipeline.data.split import leave_one_out
+from textcode.data.domain import from_sequences
+from textcode.data.errors import DataError
+from textcode.data.split import leave_one_out
 
 
 def toy():

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from pipeline.data.domain import from_sequences
-from pipeline.data.errors import DataError
-from pipeline.data.windows import PAD, cut, make_windows, split_users
-from pipeline.genconfig import WindowConfig
+from textcode.data.domain import from_sequences
+from textcode.data.errors import DataError
+from textcode.data.windows import PAD, cut, make_windows, split_users
+from textcode.gen.config import WindowConfig
 
 
 def domain(lengths=(45, 3, 20, 1, 7, 60, 12, 2, 33, 19), holdout=None):

@@ -6,12 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.data.domain import from_sequences
-from pipeline.data.sources import SourceConfig, read_source
-from pipeline.data.split import leave_one_out
-from pipeline.evaluation import evaluate
-from pipeline.models import checkpoint, ease, popularity
+from textcode.baselines import ease, popularity
+from textcode.baselines.config import EaseConfig
+from textcode.core import artifacts, model_folder, model_kinds
+from textcode.data.config import SourceConfig
+from textcode.data.domain import from_sequences
+from textcode.data.sources import read_source
+from textcode.data.split import leave_one_out
+from textcode.eval.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,8 +67,8 @@ def test_model_folder_round_trip(tmp_path):
     offsets, items, n = toy()
     model = ease.EASE(ease.ease_weights(ease.gram(ease.binary_interactions(offsets, items, n)), 3.0), 3.0)
     with artifacts.OutputFolder(tmp_path / "ease", "ease", {}) as out:
-        checkpoint.save_model(out, ease.KIND, {}, model.tensors(), n_items=n, l2=3.0)
-    loaded = checkpoint.load_recommender(tmp_path / "ease")
+        model_folder.save_model(out, ease.KIND, {}, model.tensors(), n_items=n, l2=3.0)
+    loaded = model_kinds.load_recommender(tmp_path / "ease")
     assert isinstance(loaded, ease.EASE) and loaded.l2 == 3.0
     histories = [np.array([0, 1]), np.array([4])]
     np.testing.assert_array_equal(loaded.score_histories(histories).numpy(), model.score_histories(histories).numpy())
@@ -74,9 +76,9 @@ def test_model_folder_round_trip(tmp_path):
 
 def test_loading_a_wrong_shape_is_an_error(tmp_path):
     with artifacts.OutputFolder(tmp_path / "ease", "ease", {}) as out:
-        checkpoint.save_model(out, ease.KIND, {}, {"weights": np.zeros((4, 3), np.float32)}, n_items=4, l2=1.0)
+        model_folder.save_model(out, ease.KIND, {}, {"weights": np.zeros((4, 3), np.float32)}, n_items=4, l2=1.0)
     with pytest.raises(artifacts.ArtifactError, match="expected tensor 'weights' of shape"):
-        checkpoint.load_recommender(tmp_path / "ease")
+        model_kinds.load_recommender(tmp_path / "ease")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def test_l2_is_chosen_on_validation_ndcg():
     rng = np.random.default_rng(0)
     seqs = [rng.integers(0, 12, rng.integers(3, 8)) for _ in range(40)]
     split = leave_one_out(from_sequences("toy", [str(i) for i in range(12)], None, [str(u) for u in range(40)], seqs))
-    model, curve = ease.select_and_fit(split, ease.EaseConfig(l2_grid=(0.1, 3.0, 100.0)))
+    model, curve = ease.select_and_fit(split, EaseConfig(l2_grid=(0.1, 3.0, 100.0)))
     assert [c["l2"] for c in curve] == [0.1, 3.0, 100.0]
     assert model.l2 == max(curve, key=lambda c: c["valid_ndcg@10"])["l2"]
     refit = ease.EASE(ease.ease_weights(ease.gram(ease.binary_interactions(split.train_offsets, split.train_items, 12)),
@@ -98,7 +100,7 @@ def test_l2_is_chosen_on_validation_ndcg():
 
 
 def test_ease_beats_popularity_on_the_demo(demo_split):
-    model, _ = ease.select_and_fit(demo_split, ease.EaseConfig(l2_grid=(100.0,)))  # one l2 keeps the test fast
+    model, _ = ease.select_and_fit(demo_split, EaseConfig(l2_grid=(100.0,)))  # one l2 keeps the test fast
     pop = popularity.fit(demo_split.train_items, demo_split.n_items)
     ease_test = evaluate(model, demo_split.test).means()
     pop_test = evaluate(pop, demo_split.test).means()

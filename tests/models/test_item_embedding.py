@@ -1,6 +1,10 @@
 import torch
 
-from pipeline.models.item_embedding import CodeItemEmbedding, IDItemEmbedding, TextItemEmbedding
+from textcode.rec.item_embedding import (
+    CodeItemEmbedding,
+    IDItemEmbedding,
+    TextItemEmbedding,
+)
 
 
 def test_item_vector_is_mean_of_its_code_embeddings():

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from pipeline.genconfig import PriorConfig
-from pipeline.models.prior import CodePrior, SlotLayout, load_prior, save_prior
+from textcode.gen.config import PriorConfig
+from textcode.gen.prior import CodePrior, SlotLayout, load_prior, save_prior
 
 TINY = PriorConfig(d_model=32, n_layers=2, n_heads=2, dropout=0.0)
 
@@ -97,7 +97,7 @@ def test_lengths_follow_the_training_frequencies_with_add_one_smoothing():
 
 def test_level_temperatures_are_given_finest_first_and_reach_each_slot_of_that_level(monkeypatch):
     """Each code is drawn at the temperature of its slot's level (levels given finest first)."""
-    import pipeline.models.prior as prior_module
+    import textcode.gen.prior as prior_module
 
     torch.manual_seed(0)
     layout = SlotLayout(8, (0, 1, 2))

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from pipeline.genconfig import QuantizerConfig
-from pipeline.models.quantize import ResidualVQ, VectorQuantizer
+from textcode.gen.config import QuantizerConfig
+from textcode.gen.residual_vq import ResidualVQ, VectorQuantizer
 
 
 def clustered(n: int, d: int, centers: int, seed: int = 0) -> torch.Tensor:

@@ -5,10 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.config import parse_overrides
-from pipeline.genconfig import QuantizerConfig, SeqAEConfig
-from pipeline.models.rsvq import SeqAutoencoder, load_autoencoder, pad_to_level_multiple, save_autoencoder
-from pipeline.settings import layers_for, resolve
+from textcode.core.config import parse_overrides
+from textcode.core.settings import layers_for, resolve
+from textcode.gen.config import QuantizerConfig, SeqAEConfig
+from textcode.gen.rsvq import (
+    SeqAutoencoder,
+    load_autoencoder,
+    pad_to_level_multiple,
+    save_autoencoder,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = SeqAEConfig(d_model=32, d_item=16, dropout=0.0, quantizer=QuantizerConfig(n_codebooks=2, codebook_size=16, dim=8))

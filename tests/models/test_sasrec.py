@@ -4,11 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import artifacts
-from pipeline.data.batching import pad_histories
-from pipeline.models import checkpoint, sasrec
-from pipeline.models.item_embedding import CodeItemEmbedding, IDItemEmbedding, TextItemEmbedding
-from pipeline.models.sasrec import SASRecConfig, SequenceEncoder
+from textcode.core import artifacts, model_folder, model_kinds
+from textcode.data.batching import pad_histories
+from textcode.rec import sasrec
+from textcode.rec.config import SASRecConfig
+from textcode.rec.item_embedding import (
+    CodeItemEmbedding,
+    IDItemEmbedding,
+    TextItemEmbedding,
+)
+from textcode.rec.sasrec import SequenceEncoder
 
 CFG = SASRecConfig(n_layers=2, n_heads=2, hidden=12, ffn=16, dropout=0.0, max_len=6)
 
@@ -67,7 +72,7 @@ def test_model_folder_round_trip_for_every_item_embedding(tmp_path):
         model = SequenceEncoder(CFG, items).eval()
         folder = tmp_path / kind
         with artifacts.OutputFolder(folder, "test", {}) as out:
-            checkpoint.save_model(out, "sasrec", sasrec.describe(model), model.state_dict())
-        loaded = checkpoint.load_recommender(folder)
+            model_folder.save_model(out, "sasrec", sasrec.describe(model), model.state_dict())
+        loaded = model_kinds.load_recommender(folder)
         h = [np.array([1, 2, 3]), np.array([5])]
         assert torch.allclose(model.score_histories(h), loaded.score_histories(h)), kind

@@ -1,7 +1,12 @@
 """Gumbel-Sinkhorn: doubly stochastic, differentiable, and hardened to a true permutation."""
 import torch
 
-from pipeline.models.sinkhorn import GumbelSinkhornPermutation, gumbel_sinkhorn, harden, log_sinkhorn
+from textcode.rec.sinkhorn import (
+    GumbelSinkhornPermutation,
+    gumbel_sinkhorn,
+    harden,
+    log_sinkhorn,
+)
 
 
 def test_sinkhorn_output_is_doubly_stochastic():

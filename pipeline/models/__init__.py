@@ -1,1 +1,0 @@
-"""Models: item-embedding modules, the sequence encoder, baselines, and the RSVQ-AE family."""

@@ -1,0 +1,130 @@
+"""EASE (Steck, WWW 2019): a closed-form item-item linear autoencoder, the strong non-sequential baseline.
+
+    P = (X^T X + l2 I)^-1,   B = I - P diag(1 / diag(P))   (so diag(B) = 0),   score = x_u B
+
+X is the binary user x item matrix of the training sequences (s[:-2] of every user, see
+textcode.data.split), x_u the binary bag of a user's whole history (EASE ignores order, so
+no truncation). The weight matrix is dense (n_items^2): float64 while solving, float32 stored.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from textcode.baselines.config import EaseConfig
+from textcode.core import artifacts
+
+if TYPE_CHECKING:  # torch is imported where it is used, so settings (which reads configs) stays torch-free
+    import torch
+
+    from textcode.data.split import LeaveOneOut
+
+log = logging.getLogger(__name__)
+
+KIND = "ease"
+
+
+def binary_interactions(offsets: np.ndarray, items: np.ndarray, n_items: int):
+    """(U, n_items) scipy CSR matrix with 1 where a user's sequence contains the item (repeats count once)."""
+    import scipy.sparse as sp
+
+    rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    x = sp.csr_matrix((np.ones(len(items), np.float64), (rows, np.asarray(items, np.int64))),
+                      shape=(len(offsets) - 1, n_items))
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    return x
+
+
+def gram(x) -> np.ndarray:
+    """Dense (I, I) float64 X^T X of a sparse binary matrix."""
+    return np.asarray((x.T @ x).todense(), dtype=np.float64)
+
+
+def ease_weights(gram_matrix: np.ndarray, l2: float) -> np.ndarray:
+    """(I, I) float64 EASE weights for one l2, via a Cholesky inverse (G + l2 I is positive definite)."""
+    from scipy.linalg import lapack
+
+    if l2 <= 0:
+        raise ValueError(f"EASE needs l2 > 0, got {l2}")
+    a = gram_matrix + l2 * np.eye(len(gram_matrix))
+    chol, info = lapack.dpotrf(a, lower=False, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Cholesky factorisation failed (info={info}) for l2={l2}")
+    p, info = lapack.dpotri(chol, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Cholesky inverse failed (info={info}) for l2={l2}")
+    p = np.triu(p) + np.triu(p, 1).T  # potri fills only the upper triangle
+    weights = -p / np.diag(p)[None, :]  # B_ij = -P_ij / P_jj for i != j
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+class EASE:
+    """A Recommender (textcode.eval.recommender) over fixed EASE weights."""
+
+    def __init__(self, weights: np.ndarray, l2: float, device: str = "cpu"):
+        import torch
+
+        if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+            raise ValueError(f"EASE weights must be square, got shape {weights.shape}")
+        self.n_items = int(weights.shape[0])
+        self.l2 = float(l2)
+        self.weights = torch.as_tensor(np.asarray(weights, dtype=np.float32), device=device)  # (I, I)
+
+    def score_histories(self, histories: Sequence[np.ndarray]) -> "torch.Tensor":
+        import torch
+
+        n = self.n_items
+        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+        flat = np.concatenate([np.asarray(h, np.int64) for h in histories]) if lengths.sum() else np.zeros(0, np.int64)
+        # binary bag: a repeated item counts once, as in the training matrix X
+        pairs = np.unique(np.repeat(np.arange(len(histories)), lengths) * n + flat)
+        rows = torch.from_numpy(pairs // n).to(self.weights.device)
+        cols = torch.from_numpy(pairs % n).to(self.weights.device)
+        scores = torch.zeros((len(histories), n), dtype=self.weights.dtype, device=self.weights.device)  # (B, I)
+        # x_u B as a sum of the rows of B for the user's items: the bags are far too sparse for a dense matmul
+        return scores.index_add_(0, rows, self.weights[cols])
+
+    def tensors(self) -> dict[str, Any]:
+        return {"weights": self.weights}
+
+
+def select_and_fit(split: "LeaveOneOut", cfg: EaseConfig) -> tuple[EASE, list[dict[str, float]]]:
+    """Fit EASE on the training sequences for each l2 of the grid; keep the best on validation NDCG@10
+    (history_kept, the published protocol). Returns (model, validation curve)."""
+    from textcode.eval.evaluation import evaluate
+
+    if not cfg.l2_grid:
+        raise ValueError("ease.l2_grid is empty")
+    x = binary_interactions(split.train_offsets, split.train_items, split.n_items)
+    g = gram(x)
+    best, best_ndcg = None, -1.0
+    curve = []
+    for l2 in cfg.l2_grid:
+        start = time.perf_counter()
+        model = EASE(ease_weights(g, l2), l2)
+        fit_s = time.perf_counter() - start
+        result = evaluate(model, split.valid, ks=(10,), batch_size=cfg.batch_size)
+        means = result.means()["history_kept"]
+        curve.append({"l2": float(l2), "valid_ndcg@10": means["ndcg@10"], "valid_recall@10": means["recall@10"],
+                      "fit_s": round(fit_s, 3), "eval_s": round(result.wall_s, 3)})
+        log.info("EASE l2=%g: valid NDCG@10 %.4f, R@10 %.4f (fit %.1fs)", l2, means["ndcg@10"], means["recall@10"], fit_s)
+        if means["ndcg@10"] > best_ndcg:  # strict: on a tie the smaller (earlier) l2 wins
+            best, best_ndcg = model, means["ndcg@10"]
+    return best, curve
+
+
+def load(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray], device: str) -> EASE:
+    """model_kinds.LOADERS entry for kind "ease"."""
+    missing = [k for k in ("n_items", "l2") if k not in meta]
+    if missing:
+        raise artifacts.ArtifactError(f"ease model.json: missing key(s) {', '.join(missing)}")
+    n = meta["n_items"]
+    if set(tensors) != {"weights"} or tensors["weights"].shape != (n, n):
+        shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+        raise artifacts.ArtifactError(f"ease model: expected tensor 'weights' of shape ({n}, {n}), found {shapes}")
+    return EASE(tensors["weights"], meta["l2"], device)

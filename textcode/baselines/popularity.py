@@ -1,0 +1,49 @@
+"""Popularity: every user gets the same scores, the item's interaction count in training.
+
+The sanity floor of every report: a model that does not beat it has learnt nothing personal.
+Many items share a count, so its numbers depend on fair tie handling (textcode.eval.metrics).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from textcode.core import artifacts
+
+if TYPE_CHECKING:
+    import torch
+
+KIND = "pop"
+
+
+class Popularity:
+    """A Recommender (textcode.eval.recommender) that ignores the history."""
+
+    def __init__(self, counts: np.ndarray, device: str = "cpu"):
+        import torch
+
+        self.n_items = int(len(counts))
+        self.counts = torch.as_tensor(np.asarray(counts, dtype=np.float32), device=device)  # (I,)
+
+    def score_histories(self, histories: Sequence[np.ndarray]) -> "torch.Tensor":
+        return self.counts.expand(len(histories), self.n_items)  # (B, I), a view: no copy per batch
+
+    def tensors(self) -> dict[str, Any]:
+        return {"counts": self.counts}
+
+
+def fit(train_items: np.ndarray, n_items: int) -> Popularity:
+    """Count each item's interactions in the training sequences (repeats count every time)."""
+    return Popularity(np.bincount(np.asarray(train_items, np.int64), minlength=n_items))
+
+
+def load(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray], device: str) -> Popularity:
+    """model_kinds.LOADERS entry for kind "pop"."""
+    if "n_items" not in meta:
+        raise artifacts.ArtifactError("pop model.json: missing key n_items")
+    n = meta["n_items"]
+    if set(tensors) != {"counts"} or tensors["counts"].shape != (n,):
+        shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+        raise artifacts.ArtifactError(f"pop model: expected tensor 'counts' of shape ({n},), found {shapes}")
+    return Popularity(tensors["counts"], device)

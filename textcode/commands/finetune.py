@@ -1,0 +1,80 @@
+"""Command `finetune`: train a sequence recommender on one domain, from a pretrained model or from scratch.
+
+Inputs: --prepared (the domain), --codes (code item embeddings), --text (text-only
+baseline), --pretrained (init: pretrained). Output: a model folder loadable by
+`textcode.core.model_kinds.load_recommender`. Resumes from checkpoints after a kill.
+Run with `torchrun --nproc_per_node N -m textcode.commands.finetune ...` for N processes.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+
+from textcode.commands import common
+from textcode.core import artifacts, model_folder
+from textcode.core.settings import section
+from textcode.data.batching import make_windows
+from textcode.data.domain import Domain
+from textcode.data.split import leave_one_out
+from textcode.rec import sasrec
+from textcode.rec.config import FinetuneConfig, SASRecConfig
+from textcode.rec.finetune import build_model, item_embedding_kind, run
+from textcode.rec.item_embedding import DomainInputs
+from textcode.runtime import distributed as dist
+from textcode.training.config import TrainConfig
+
+log = logging.getLogger("finetune")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = common.parser("finetune", ("prepared",), __doc__, optional=("codes", "text", "pretrained")).parse_args(argv)
+    common.setup_logging()
+    cfg = common.resolved_config(args, "finetune")
+    ft = section(cfg, "finetune", FinetuneConfig)
+    model_cfg = section(cfg, "model", SASRecConfig)
+    train_cfg = section(cfg, "train", TrainConfig)
+    d = dist.setup()
+    prepared = common.input_path(args, "prepared")
+    inputs = {"prepared": prepared}
+    domain = Domain.load(prepared)
+    split = leave_one_out(domain)
+    pretrained = None
+    arrays: dict[str, object] = {}
+    reads = item_embedding_kind(ft).reads
+    if reads == "codes":
+        inputs["codes"] = common.input_path(args, "codes", "for code item embeddings")
+        arrays["codes"] = artifacts.load_npy(inputs["codes"] / "codes.npy", mmap=False)
+        arrays["n_codes"] = artifacts.read_manifest(inputs["codes"])["summary"]["n_centroids"]
+    elif reads == "text":
+        inputs["text"] = common.input_path(args, "text", "for text item embeddings")
+        arrays["text"] = artifacts.load_npy(inputs["text"] / "embeddings.npy", mmap=False)
+    if ft.init == "pretrained":
+        inputs["pretrained"] = common.input_path(args, "pretrained", "for finetune.init: pretrained")
+        meta = model_folder.load_meta(inputs["pretrained"])
+        tensors, _ = artifacts.load_tensors(inputs["pretrained"] / model_folder.WEIGHTS)
+        pretrained = (meta["config"], tensors)
+    for name in ("codes", "text"):
+        if name in arrays and len(arrays[name]) != domain.n_items:
+            raise artifacts.ArtifactError(f"{inputs[name]}: {len(arrays[name])} rows for {domain.n_items} items of {prepared}")
+    model = build_model(model_cfg, ft, domain.n_items, DomainInputs(**arrays), pretrained).to(d.device)
+    windows = make_windows(split.train_offsets, split.train_items, model.cfg.max_len)
+    log.info("%s: %d training windows, %d targets, %d items; %s", domain.name, len(windows), windows.n_targets(),
+             domain.n_items, cfg.get("run") or "finetune")
+    out = artifacts.OutputFolder(args.out, "finetune", cfg, inputs, resume=True)
+    if d.is_main:
+        out.__enter__()  # creates (or keeps, to resume) <out>.partial; only rank 0 writes
+    dist.barrier(d)
+    summary = run(model, windows, split.valid, ft, train_cfg, d, out.tmp)
+    if d.is_main:
+        for name in ("ckpt", "ckpt_permutation"):
+            shutil.rmtree(out.tmp / name, ignore_errors=True)
+        model_folder.save_model(out, "sasrec", sasrec.describe(model),
+                              {k: v.detach().cpu() for k, v in model.state_dict().items()})
+        out.summary.update(domain=domain.name, run=cfg.get("run", ""), **summary)
+        out.finish()
+        log.info("%s: best valid NDCG@10 %.4f at epoch %d of %d, %.0f s -> %s", domain.name,
+                 summary["best_valid_ndcg@10"] or float("nan"), summary["best_epoch"], summary["epochs"],
+                 summary["train_wall_s"], args.out)
+    dist.cleanup(d)
+    return 0
+

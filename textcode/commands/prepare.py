@@ -1,0 +1,38 @@
+"""Command `prepare`: read a domain's source files into the project's domain format."""
+from __future__ import annotations
+
+import logging
+
+from textcode.commands import common
+from textcode.core import artifacts
+from textcode.core.config import build
+from textcode.data.config import SourceConfig
+from textcode.data.errors import DataError
+from textcode.data.sources import read_source
+from textcode.data.split import leave_one_out
+
+log = logging.getLogger("prepare")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = common.parser("prepare", (), __doc__).parse_args(argv)
+    common.setup_logging()
+    cfg = common.resolved_config(args, "prepare")
+    source = build(SourceConfig, cfg["source"], prefix="source.")
+    name = cfg["domain"]
+    try:
+        domain = read_source(source, name, cfg["data_root"])
+    except DataError as exc:
+        log.error("%s", exc)
+        return 1
+    with artifacts.OutputFolder(args.out, "prepare", cfg) as out:
+        domain.save(out)
+        lengths = domain.lengths()
+        out.summary.update(domain=name, **domain.counts(), has_text=domain.item_text is not None,
+                           mean_length=float(lengths.mean()), min_length=int(lengths.min()), max_length=int(lengths.max()))
+        if lengths.min() >= 3:
+            out.summary["training_items"] = int(len(leave_one_out(domain).training_item_set()))
+    log.info("%s: %s users, %s items, %s interactions -> %s", name, f"{domain.n_users:,}", f"{domain.n_items:,}",
+             f"{domain.n_interactions:,}", args.out)
+    return 0
+

@@ -1,0 +1,44 @@
+"""Iterative k-core filtering: keep users and items with at least k interactions."""
+from __future__ import annotations
+
+import numpy as np
+
+from textcode.data.domain import Domain, from_sequences
+
+
+def k_core(domain: Domain, k: int) -> Domain:
+    """Repeatedly drop users and items with fewer than `k` interactions until none are left.
+
+    Order within each user is preserved; items are re-indexed in their previous order.
+    """
+    if k <= 1:
+        return domain
+    user_of = np.repeat(np.arange(domain.n_users), domain.lengths())
+    keep = np.ones(domain.n_interactions, dtype=bool)
+    while True:
+        u_count = np.bincount(user_of[keep], minlength=domain.n_users)
+        i_count = np.bincount(domain.items[keep], minlength=domain.n_items)
+        drop = keep & ((u_count[user_of] < k) | (i_count[domain.items] < k))
+        if not drop.any():
+            break
+        keep &= ~drop
+    users = np.unique(user_of[keep])
+    items = np.unique(domain.items[keep])
+    remap = np.full(domain.n_items, -1, dtype=np.int64)
+    remap[items] = np.arange(len(items))
+    seqs, times = [], []
+    for u in users:
+        lo, hi = domain.offsets[u], domain.offsets[u + 1]
+        m = keep[lo:hi]
+        seqs.append(remap[domain.items[lo:hi][m]])
+        if domain.times is not None:
+            times.append(domain.times[lo:hi][m])
+    return from_sequences(
+        domain.name,
+        domain.item_ids[items],
+        None if domain.item_text is None else domain.item_text[items],
+        domain.user_ids[users],
+        seqs,
+        times if domain.times is not None else None,
+        None if domain.holdout is None else domain.holdout[users],
+    )

@@ -1,0 +1,31 @@
+"""Source formats: one reader module per format, and the registry that maps `source.format` to it.
+
+A reader entry is "module:function"; the function takes (SourceConfig, resolved path, domain name)
+and returns a Domain. Modules are imported only when their format is read (raw Amazon needs
+`datasets`), so this registry stays torch-free and cheap. Adding a format: one reader file and
+one line here (docs/extending.md).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from textcode.core.config import ConfigError
+
+READERS: dict[str, str] = {
+    "unisrec": "textcode.data.readers.recbole:from_source",
+    "seqrec": "textcode.data.readers.seqrec:from_source",
+    "amazon2018": "textcode.data.readers.amazon_raw:from_source_2018",
+    "amazon2023": "textcode.data.readers.amazon_raw:from_source_2023",
+    "movielens_dat": "textcode.data.readers.movielens:from_source_dat",
+    "recbole_inter": "textcode.data.readers.movielens:from_source_inter",
+    "retailrocket_sessions": "textcode.data.readers.retailrocket:from_source",
+}
+
+
+def reader(fmt: str) -> Callable:
+    """The reader function of a registered format."""
+    if fmt not in READERS:
+        raise ConfigError(f"source.format: unknown format {fmt!r} (formats: {', '.join(READERS)})")
+    module, func = READERS[fmt].split(":")
+    return getattr(importlib.import_module(module), func)

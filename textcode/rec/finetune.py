@@ -1,0 +1,176 @@
+"""Fine-tuning a sequence recommender on one domain (and training the baselines from scratch).
+
+VQ-Rec transfer, as published and done properly:
+1. point the pretrained model at the target domain's own codes (its own OPQ codec);
+2. learn, per sub-space, a permutation of the pretrained code-embedding rows by Gumbel-Sinkhorn
+   with everything else frozen, then harden it to a true permutation (Hungarian) and apply it;
+3. train the code embeddings (and, by `train_scope`, more) with cross-entropy over all items,
+   early-stopped on validation NDCG@10.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from textcode.core.config import ConfigError
+from textcode.data.batching import Windows, iterate
+from textcode.data.split import EvalSet
+from textcode.rec import sasrec
+from textcode.rec.config import FinetuneConfig, SASRecConfig
+from textcode.rec.item_embedding import CodeItemEmbedding, DomainInputs, embedding_class
+from textcode.rec.objectives import NextItemCE, PermutedNextItemCE
+from textcode.rec.sasrec import SequenceEncoder
+from textcode.rec.sinkhorn import GumbelSinkhornPermutation
+from textcode.runtime import distributed as dist
+from textcode.runtime.memory import release_free_memory
+from textcode.training.config import TrainConfig
+from textcode.training.loop import fit
+
+log = logging.getLogger(__name__)
+
+# fields that define the architecture: a pretrained model fixes them
+ARCHITECTURE = ("n_layers", "n_heads", "hidden", "ffn", "max_len", "layer_norm_eps")
+
+
+def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, inputs: DomainInputs,
+                pretrained: tuple[Mapping, Mapping] | None) -> SequenceEncoder:
+    """A model for the target domain, from a pretrained checkpoint (meta, tensors) or from scratch."""
+    if ft.init == "pretrained":
+        if pretrained is None:
+            raise ConfigError("finetune.init is 'pretrained' but no pretrained model was given")
+        if ft.item_embedding != "code":
+            raise ConfigError("only code item embeddings transfer from a pretrained model")
+        meta, tensors = pretrained
+        model = sasrec.build(meta, tensors)
+        base = model.cfg
+        diff = [f for f in ARCHITECTURE if getattr(base, f) != getattr(model_cfg, f)]
+        if diff:
+            raise ConfigError(f"model.{diff[0]}: run asks for {getattr(model_cfg, diff[0])!r} but the pretrained "
+                              f"model has {getattr(base, diff[0])!r}")
+        model.cfg = model_cfg  # dropout/temperature may differ from pre-training
+        _set_dropout(model, model_cfg.dropout)
+        if inputs.codes is None:
+            raise ConfigError("code item embeddings need the domain's codes")
+        if inputs.n_codes != model.items.n_codes:
+            raise ConfigError(f"codes.n_centroids: the domain has {inputs.n_codes} codes per sub-space, "
+                              f"the pretrained model {model.items.n_codes}")
+        model.items.replace_codes(torch.as_tensor(inputs.codes.astype(np.int64)))
+        return model
+    kind = item_embedding_kind(ft)
+    if kind.reads is not None and getattr(inputs, kind.reads) is None:
+        raise ConfigError(f"finetune.item_embedding: {ft.item_embedding!r} is built from the domain's {kind.reads}, "
+                          "which were not given")
+    return SequenceEncoder(model_cfg, kind.for_domain(n_items, model_cfg.hidden, inputs))
+
+
+def item_embedding_kind(ft: FinetuneConfig) -> type[nn.Module]:
+    """The registered item-embedding class that `finetune.item_embedding` names."""
+    try:
+        return embedding_class(ft.item_embedding, "finetune.item_embedding")
+    except KeyError as exc:
+        raise ConfigError(exc.args[0]) from None
+
+
+def _set_dropout(model: nn.Module, p: float) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = p
+        elif isinstance(m, nn.MultiheadAttention):
+            m.dropout = p
+
+
+def trainable(model: SequenceEncoder, scope: str) -> list[nn.Parameter]:
+    """Freeze everything outside `scope` and return the parameters to train."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if scope == "all":
+        chosen = list(model.parameters())
+    else:
+        chosen = list(model.items.parameters())
+        if scope == "codes_norm":
+            chosen += list(model.norm.parameters())
+    for p in chosen:
+        p.requires_grad_(True)
+    return chosen
+
+
+def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConfig, train_cfg: TrainConfig,
+                      d: dist.Dist, ckpt_dir: Path | None) -> dict:
+    """Phase 1: Gumbel-Sinkhorn permutations of the code tables, model frozen; applies the result."""
+    items = model.items
+    if not isinstance(items, CodeItemEmbedding):
+        raise ConfigError("permutation learning needs code item embeddings")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    permuter = GumbelSinkhornPermutation(items.n_subspaces, items.n_codes, ft.sinkhorn_tau, ft.sinkhorn_iters,
+                                         ft.permutation_init_identity, ft.sinkhorn_tau_final).to(items.table.device)
+    objective = PermutedNextItemCE(model, permuter)
+    cfg = dataclasses.replace(train_cfg, epochs=ft.permutation_epochs, lr=ft.permutation_lr, patience=0, max_minutes=0.0)
+
+    def batches(epoch: int):
+        permuter.anneal((epoch - 1) / max(1, cfg.epochs - 1))
+        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
+
+    result = fit(objective, cfg, batches, d, ckpt_dir=ckpt_dir, desc="permutation", params=permuter.parameters())
+    perm = permuter.hard()  # (D, M)
+    bijective = all(len(torch.unique(p)) == items.n_codes for p in perm)
+    if not bijective:  # linear_sum_assignment always returns one; this guards the contract
+        raise RuntimeError("hardened permutation is not a bijection")
+    items.apply_permutation(perm)
+    identity = float((perm == torch.arange(items.n_codes)).float().mean())
+    log.info("permutation: %d epochs, %.1f%% of codes kept their row", result.epochs_run, 100 * identity)
+    return {"epochs": result.epochs_run, "wall_s": result.wall_s, "history": result.history,
+            "fixed_points": identity, "bijective": bijective}
+
+
+def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneConfig, train_cfg: TrainConfig,
+                d: dist.Dist, ckpt_dir: Path | None, max_minutes: float | None = None) -> dict:
+    """Phase 2 (or scratch training): cross-entropy over all items, early stopping on valid NDCG@10."""
+    from textcode.eval.evaluation import evaluate
+
+    scope = "all" if ft.init == "scratch" else ft.train_scope
+    params = trainable(model, scope)
+    cfg = train_cfg if max_minutes is None else dataclasses.replace(train_cfg, max_minutes=max_minutes)
+
+    def validate() -> float:
+        release_free_memory()  # what the epoch's steps freed, before the evaluation allocates its own
+        return evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()["history_kept"]["ndcg@10"]
+
+    def batches(epoch: int):
+        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
+
+    result = fit(NextItemCE(model), cfg, batches, d, validate=validate, ckpt_dir=ckpt_dir, desc="finetune",
+                 params=params)
+    return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,
+            "wall_s": result.wall_s, "stopped": result.stopped, "history": result.history, "train_scope": scope,
+            "trainable_parameters": int(sum(p.numel() for p in params)),
+            "precision": result.precision, "precision_reason": result.precision_reason}
+
+
+def run(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneConfig, train_cfg: TrainConfig,
+        d: dist.Dist, work: Path | None) -> dict:
+    """Both phases; returns the summary (wall time of the whole fine-tune, epochs of phase 2).
+
+    Wall times come from the training loop, which carries them across a kill and resume.
+    """
+    summary: dict = {}
+    perm_s = 0.0
+    if ft.permutation and ft.init == "pretrained":
+        summary["permutation"] = learn_permutation(model, windows, ft, train_cfg, d,
+                                                   None if work is None else work / "ckpt_permutation")
+        perm_s = summary["permutation"]["wall_s"]
+    elif ft.permutation:
+        raise ConfigError("finetune.permutation needs finetune.init: pretrained (set permutation: false for scratch runs)")
+    budget = None
+    if train_cfg.max_minutes:
+        budget = max(0.1, train_cfg.max_minutes - perm_s / 60)
+    phase2 = train_model(model, windows, valid, ft, train_cfg, d, None if work is None else work / "ckpt", budget)
+    summary.update(phase2)
+    summary["train_wall_s"] = perm_s + phase2["wall_s"]
+    return summary
