@@ -57,6 +57,11 @@ DEPS_FILE := .deps/commands.d
 $(DEPS_FILE): $(shell find textcode experiments bench -name '*.py' -not -path '*/__pycache__/*') | $(INSTALLED)
 	$(PY) -m textcode deps textcode.commands experiments.commands bench --out $@
 include $(DEPS_FILE)
+# The run plan: the runs of each stage and the inputs each reads, from the YAML configs (`textcode plan`)
+PLAN_FILE := $(ART)/plan.mk
+$(PLAN_FILE): $(shell find $(CONFIGS) -name '*.yaml') $(DEPS.plan) | $(INSTALLED)
+	$(PY) -m textcode plan --configs $(CONFIGS) --out $@
+include $(PLAN_FILE)
 include $(wildcard mk/*.mk) experiments/generation.mk
 DOMAIN_CONFIGS := $(foreach s,$(DOMAIN_STAGES),$(ART)/%/config/$(s).json)
 

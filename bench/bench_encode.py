@@ -31,7 +31,7 @@ import numpy as np
 from textcode.core import artifacts
 from textcode.data.readers.recbole import read_unisrec
 from textcode.rec.config import CodesConfig, EncodeConfig
-from textcode.rec.encoders import TextEncoder, encode_texts, model_path
+from textcode.rec.encoders import TransformersEncoder, encode_texts, model_path
 from textcode.rec.opq import fit_codec
 from textcode.runtime.device import cpu_flags
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.data}: {domain.n_items} items, fewer than --texts {args.texts}")
     texts = [str(t) for t in domain.item_text[:args.texts]]
     ours_cfg = EncodeConfig(model=args.model, max_length=args.max_length, threads=args.threads)
-    ours = TextEncoder(ours_cfg)
+    ours = TransformersEncoder(ours_cfg)
     # pinned from here on: fitting a codec (candidates) must not leave other rows with other threads
     ours_cfg = dataclasses.replace(ours_cfg, threads=ours.threads)
     baseline = SentenceTransformer(model_path(args.model), device="cpu")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("fp32 reference: our encoder, batch size %d", args.reference_batch_size)
     ref_cfg = dataclasses.replace(ours_cfg, precision="fp32", batch_size=args.reference_batch_size)
-    reference = encode_texts(texts, TextEncoder(ref_cfg))[0]
+    reference = encode_texts(texts, TransformersEncoder(ref_cfg))[0]
     result = {
         "texts": len(texts),
         "max_length": args.max_length,
@@ -153,7 +153,7 @@ def candidates(texts: list[str], base: EncodeConfig, reference: np.ndarray, n: i
     ]
     rows = []
     for name, cfg, transform in variants:
-        enc = TextEncoder(cfg)
+        enc = TransformersEncoder(cfg)
         if transform == "int8":
             qconfig = torch.ao.quantization.per_channel_dynamic_qconfig  # per-tensor weights lose far more
             enc.model = torch.ao.quantization.quantize_dynamic(enc.model, {torch.nn.Linear: qconfig}, dtype=torch.qint8)

@@ -56,9 +56,10 @@ def train_worker(length: int) -> dict:
     disc = SequenceDiscriminator(DiscriminatorConfig(), model.cfg.d_item)
     cfg = GenTrainConfig(max_epochs=1, adversary_start=0.0, checkpoint_every=10**9)
     with tempfile.TemporaryDirectory() as tmp:
-        state = train_autoencoder(model, disc, split, cfg, DiscriminatorConfig(), Path(tmp), seed=0)
-    return {"length": length, "windows": n, "batch_size": cfg.batch_size, "train_seconds": round(state.seconds, 2),
-            "sequences_per_s": round(n / state.seconds, 1), "positions_per_s": round(n * length / state.seconds, 0),
+        result = train_autoencoder(model, disc, split, cfg, DiscriminatorConfig(), Path(tmp), seed=0)
+    seconds = result.history[0]["train_s"]  # the epoch's steps (validation and checkpoints not counted)
+    return {"length": length, "windows": n, "batch_size": cfg.batch_size, "train_seconds": round(seconds, 2),
+            "sequences_per_s": round(n / seconds, 1), "positions_per_s": round(n * length / seconds, 0),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "rss_after_imports_mib": round(base_rss / 1024, 1)}
 

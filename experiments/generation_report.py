@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from experiments.utility_stats import event_metric, paired_event_metric, share_ci
+from experiments.utility_stats import event_metric, paired_event_metric
 from textcode.core import artifacts
 from textcode.data.domain import Domain
+from textcode.eval.bootstrap import share_ci
 
 # The paper's figures (RSVQ-AE reconstruction loss and token accuracy per data set and window length)
 # are data: section `rsvqae` of this file.

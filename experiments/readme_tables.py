@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: python experiments/readme_tables.py
     sys.path.insert(0, str(ROOT))
 
-from experiments.sweep_report import setting_text  # noqa: E402
+from experiments.generation_report import share_text  # noqa: E402
+from experiments.sweep_report import ci_text, setting_text  # noqa: E402
 
 RESULTS = ROOT / "results"
 PUBLISHED = ROOT / "configs" / "published.yaml"
@@ -123,7 +124,7 @@ def bench_finetune_table() -> str:
         rows.append(f"| ours, hidden {data['hidden']}, other precision | {other['finetune']} / {other['pretrain']} "
                     f"| {other['epoch_s']:.1f} | {other['eval_s']:.2f} | {other['peak_rss_mb']:.0f} "
                     f"| {other['pretrain_seq_per_s_1']:.0f} | |")
-    rows.append(f"| RecBole SASRec (peer) | fp32 | {peer.get('epoch_s', '')} | {peer.get('eval_s', '')} | "
+    rows.append(f"| RecBole SASRec (peer; quoted figures, not measured beside ours) | fp32 | {peer.get('epoch_s', '')} | {peer.get('eval_s', '')} | "
                 f"{peer.get('peak_rss_mb', '')} | | |")
     return "\n".join(rows + _machine_line(data.get("machine")) + _memory_table(data["details"]["finetune"].get("memory_mb"), data["peak_rss_mb"]))
 
@@ -153,7 +154,7 @@ def _fmt(x, spec: str) -> str:
 
 def _share(x: float | None, ci: list[float] | None) -> str:
     """A share of train-on-real, with its 95% interval where recorded."""
-    return "–" if x is None else f"{100 * x:.0f}%" + ("" if ci is None else f" ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)")
+    return "–" if x is None else share_text(x, ci, 0)
 
 
 def rsvqae_table() -> str:
@@ -192,9 +193,6 @@ def sampling_sweep_table(name: str = "sampling_sweep.json") -> str:
     data = _load(name)
     if data is None:
         return _missing(name, f"results/{name}")
-    def ci(c) -> str:
-        return "–" if c is None else f"{c[0]:.4f}-{c[1]:.4f}"
-
     rows = ["* = the temperature the validation windows choose (a / b / c: one per code level, finest first); NDCG@10 "
             "with history kept, one event per held-out window (share of train-on-real); 95% intervals resample users.", "",
             "| cell | sampler | temperature | popularity JS | bigram precision | repeat rate | valid NDCG@10 "
@@ -203,13 +201,13 @@ def sampling_sweep_table(name: str = "sampling_sweep.json") -> str:
     for cell, doc in data.items():
         real = doc["real"]
         rows.append(f"| {cell} | trained on real | – | – | – | – | {real['valid_ndcg@10']:.4f} | {real['test_ndcg@10']:.4f} "
-                    f"| {ci(real.get('test_ci95'))} | – |")
+                    f"| {ci_text(real.get('test_ci95'))} | – |")
         for p in doc["points"]:
             star = "*" if doc["chosen"][p["run"]]["temperature"] == p["temperature"] else ""
             rows.append(f"| {cell} | {p['label']} | {setting_text(p['temperature'])}{star} | {p['popularity_js']:.4f} | "
                         f"{p['bigram_precision']:.3f} | {p['repeat_rate']:.3f} | {p['valid_ndcg@10']:.4f} "
                         f"({_share(p['valid_over_real'], None)}) | {p['test_ndcg@10']:.4f} "
-                        f"| {ci(p.get('test_ci95'))} | {_share(p['test_over_real'], p.get('test_over_real_ci95'))} |")
+                        f"| {ci_text(p.get('test_ci95'))} | {_share(p['test_over_real'], p.get('test_over_real_ci95'))} |")
     return "\n".join(rows)
 
 
@@ -346,8 +344,9 @@ def headline_speed_table() -> str:
     if data is None:
         return _missing("bench_finetune.json", "results/bench_finetune.json")
     peer, pre = data.get("peer_recbole_sasrec_h300", {}), data["pretrain_seq_per_s"]
-    rows = ["| measurement (Scientific, hidden 300) | ours | reference |", "|---|---:|---:|",
-            f"| fine-tune epoch, s | {data['epoch_s']:.1f} | {peer.get('epoch_s', '–')} (RecBole SASRec) |",
+    rows = ["| measurement (Scientific, hidden 300) | ours | reference (RecBole SASRec: quoted, not measured here) |",
+            "|---|---:|---:|",
+            f"| fine-tune epoch, s | {data['epoch_s']:.1f} | {peer.get('epoch_s', '–')} |",
             f"| full evaluation pass, s | {data['eval_s']:.2f} | {peer.get('eval_s', '–')} |",
             f"| peak resident memory, MB | {data['peak_rss_mb']:,.0f} | {peer.get('peak_rss_mb', '–'):,} |",
             f"| pre-training, windows/s on 1 / 2 processes | {pre['1']:,.0f} / {pre['2']:,.0f} | – |"]
@@ -389,7 +388,17 @@ def headline_generation_table() -> str:
     return "\n".join(rows)
 
 
+def commands_table() -> str:
+    """One row per `textcode` command, its help line (the first line of its module's docstring)."""
+    from textcode.cli import commands, summary
+
+    rows = ["| command | what it does |", "|---|---|"]
+    rows += [f"| `{name}` | {summary(module)} |" for name, module in commands().items()]
+    return "\n".join(rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "commands": commands_table,
     "codes": codes_table,
     "bench_encode": bench_encode_table,
     "bench_encode_candidates": bench_encode_candidates_table,

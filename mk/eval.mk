@@ -1,13 +1,14 @@
-# Evaluation: baselines (EASE, popularity), the evaluate stage for any model folder, the report.
+# Evaluation: baselines (EASE, popularity, ...), the evaluate stage for any model folder, the report.
 #
-#   make ease DOMAIN=Scientific          fit EASE          -> $(ART)/<domain>/models/ease/
-#   make evaluate RUN=ease DOMAIN=...    evaluate one run  -> $(ART)/<domain>/eval/<run>/metrics.json
+#   make baseline RUN_NAME=ease DOMAIN=Scientific   train one baseline -> $(ART)/<domain>/models/<run>/
+#   make evaluate RUN_NAME=ease DOMAIN=...          evaluate one run   -> $(ART)/<domain>/eval/<run>/metrics.json
 #   make report DOMAIN=Scientific        every run of EVAL_RUNS -> $(ART)/<domain>/report/ (report.md, chart)
 #
 # A run is any folder $(ART)/<domain>/models/<run>/ with a manifest.json (a model folder of
 # textcode.core.model_folder): its eval rule exists for every domain and run name.
 
-DOMAIN_STAGES += ease popularity evaluate report
+# a baseline run is a file configs/runs/baseline/<run>.yaml (BASELINE_RUNS of the run plan: no make edit)
+DOMAIN_STAGES += $(addprefix baseline.,$(BASELINE_RUNS)) evaluate report
 
 # runs in the report, in row order; fragments append theirs (EVAL_RUNS += ...)
 EVAL_RUNS ?= pop ease
@@ -18,17 +19,16 @@ REPORTS ?= reports
 RUN_NAME ?= ease
 
 
-.PHONY: ease popularity evaluate report
+.PHONY: baseline evaluate report
 
 # ---------------------------------------------------------------- baselines
-$(ART)/%/models/ease/manifest.json: $(ART)/%/config/ease.json $(ART)/%/prepared/manifest.json $(DEPS.ease) | $(INSTALLED)
-	$(RUN) textcode ease --config $< --prepared $(ART)/$*/prepared --out $(@D)
+define BASELINE_RULE
+$(ART)/%/models/$(1)/manifest.json: $(ART)/%/config/baseline.$(1).json $(ART)/%/prepared/manifest.json $(DEPS.baseline) | $(INSTALLED)
+	$$(RUN) textcode baseline --config $$< --prepared $(ART)/$$*/prepared --out $$(@D)
+endef
+$(foreach r,$(BASELINE_RUNS),$(eval $(call BASELINE_RULE,$(r))))
 
-$(ART)/%/models/pop/manifest.json: $(ART)/%/config/popularity.json $(ART)/%/prepared/manifest.json $(DEPS.popularity) | $(INSTALLED)
-	$(RUN) textcode popularity --config $< --prepared $(ART)/$*/prepared --out $(@D)
-
-ease: $(ART)/$(DOMAIN)/models/ease/manifest.json
-popularity: $(ART)/$(DOMAIN)/models/pop/manifest.json
+baseline: $(ART)/$(DOMAIN)/models/$(RUN_NAME)/manifest.json
 
 # ---------------------------------------------------------------- evaluate: one rule per domain, the run is the stem
 define EVAL_RULE
@@ -42,8 +42,8 @@ evaluate: $(ART)/$(DOMAIN)/eval/$(RUN_NAME)/manifest.json
 # ---------------------------------------------------------------- report
 # Second expansion: EVAL_RUNS is read after every fragment is included, so later fragments can append runs.
 .SECONDEXPANSION:
-REPORT_INPUTS = $$(foreach r,$$(EVAL_RUNS),$(ART)/$$*/eval/$$(r)/manifest.json) $(ART)/%/config/report.json $(DEPS.report)
-REPORT_ARGS = --config $(ART)/$*/config/report.json $(foreach r,$(EVAL_RUNS),--eval $(r)=$(ART)/$*/eval/$(r)) --reference $(REPORT_REFERENCE)
+REPORT_INPUTS = $$(foreach r,$$(EVAL_RUNS),$(ART)/$$*/eval/$$(r)/manifest.json) $(ART)/%/config/report.json $(DEPS.report) configs/published.yaml
+REPORT_ARGS = --config $(ART)/$*/config/report.json $(foreach r,$(EVAL_RUNS),--eval $(r)=$(ART)/$*/eval/$(r)) --reference $(REPORT_REFERENCE) --published configs/published.yaml
 
 # a report of any domain's runs, inside the artifacts (headline reports are written by results/*.json targets)
 $(ART)/%/report/manifest.json: $(REPORT_INPUTS) | $(INSTALLED)

@@ -32,7 +32,7 @@ GEN_SET_Scientific := windows.holdout=train_part generate.n_sequences=8442
 # the stage's former 20-minute cap, which cut it in its 6th epoch) the MovieLens-1M RSVQ-AE prior
 # ended at 1,470 nats per window, still falling; 14 epochs reach 1,353 and lift train-on-synthetic from
 # 15-21% to 59% of train-on-real at T=1 (docs/design-notes.md). The VQ-VAE priors stop early either way.
-GEN_SET_L100 := prior.train.max_epochs=14 prior.train.max_minutes=70
+GEN_SET_L100 := prior.train.epochs=14 prior.train.max_minutes=70
 
 
 .PHONY: gen-model gen-eval

@@ -5,33 +5,26 @@
 #   make results/scientific.json             every ablation row on Scientific, evaluated and reported
 #   make ... LAUNCH="$(ENV_DIR)/bin/torchrun --standalone --nproc_per_node=2 -m"   the same stages on N processes
 #
-# A fine-tuning run is configs/runs/finetune/<run>.yaml; PRETRAIN_OF.<run> names the pre-training
-# run it starts from (none: trained from scratch). Demo domains start from the `demo` pre-training.
+# A fine-tuning run is configs/runs/finetune/<run>.yaml, a pre-training run configs/runs/pretrain/<run>.yaml;
+# the run plan (textcode plan, included by the Makefile) lists them and what each reads: FT_READS.<domain>.<run>
+# (codes, text or nothing, from finetune.item_embedding), FT_PRETRAINED.<domain>.<run> (finetune.pretrained,
+# for init: pretrained) and INPUT_DOMAINS.pretrain.<run> (pretrain.domains). Every domain gets every run.
 
 LAUNCH ?= $(RUN)
 SERVING_RUN ?= vqrec_pretrained
 PRETRAIN_RUN ?= default
-PRETRAIN_RUNS := default no_semisynthetic demo
-FT_RUNS := vqrec_pretrained vqrec_pretrained_all vqrec_scratch vqrec_no_semisynthetic vqrec_no_permutation sasrec_id text_only
-PRETRAIN_OF.vqrec_pretrained := default
-PRETRAIN_OF.vqrec_pretrained_all := default
-PRETRAIN_OF.vqrec_no_permutation := default
-PRETRAIN_OF.vqrec_no_semisynthetic := no_semisynthetic
-pretrain_of = $(if $(PRETRAIN_OF.$(2)),$(if $(filter demo-%,$(1)),demo,$(PRETRAIN_OF.$(2))))
 
-DOMAIN_STAGES += $(addprefix finetune.,$(FT_RUNS))
+DOMAIN_STAGES += $(addprefix finetune.,$(FINETUNE_RUNS))
 
 
 .PHONY: pretrain finetune export
 
 # ---------------------------------------------------------------- pre-training (domain-free)
-# The resolver also writes deps.mk: INPUT_DOMAINS.pretrain.<run>, read from the same YAML as the settings.
 PRETRAIN_CONFIGS := $(foreach r,$(PRETRAIN_RUNS),$(ART)/pretrain/config/pretrain.$(r).json)
-# deps.mk and the configs hang off a never-written stamp (see the domain configs in Makefile)
+# the configs hang off a never-written stamp (see the domain configs in Makefile)
 $(ART)/pretrain/config/.resolve: FORCE | $(INSTALLED)
-	+@$(RESOLVE) --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) --mk $(ART)/pretrain/config/deps.mk $(SETS)
-$(PRETRAIN_CONFIGS) $(ART)/pretrain/config/deps.mk: $(ART)/pretrain/config/.resolve ;
--include $(ART)/pretrain/config/deps.mk
+	+@$(RESOLVE) --configs $(CONFIGS) --outdir $(ART)/pretrain/config --stages $(addprefix pretrain.,$(PRETRAIN_RUNS)) $(SETS)
+$(PRETRAIN_CONFIGS): $(ART)/pretrain/config/.resolve ;
 
 define PRETRAIN_RULE
 $(ART)/pretrain/$(1)/manifest.json: $(ART)/pretrain/config/pretrain.$(1).json $$(foreach d,$$(INPUT_DOMAINS.pretrain.$(1)),$(ART)/$$(d)/prepared/manifest.json $(ART)/$$(d)/text/manifest.json) $(DEPS.pretrain) | $(INSTALLED)
@@ -42,24 +35,22 @@ $(foreach r,$(PRETRAIN_RUNS),$(eval $(call PRETRAIN_RULE,$(r))))
 pretrain: $(ART)/pretrain/$(PRETRAIN_RUN)/manifest.json
 
 # ---------------------------------------------------------------- fine-tuning runs (per domain and run)
-# A run gets the item inputs its config's finetune.item_embedding reads (FT_READS: code runs the
-# domain's codes, text_only its text embeddings, sasrec_id neither, so new codes do not retrain it;
-# the stage refuses a run whose input is missing) and, when it has one, its pre-trained model.
-FT_READS.sasrec_id :=
-FT_READS.text_only := text
-ft_reads = $(if $(filter undefined,$(origin FT_READS.$(1))),codes,$(FT_READS.$(1)))
+# A run gets the item inputs its item-embedding kind reads (code runs the domain's codes, text_only its
+# text embeddings, sasrec_id neither, so new codes do not retrain it) and, when it has one, its
+# pre-trained model.
 define FINETUNE_RULE
-$(ART)/$(1)/models/$(2)/manifest.json: $(ART)/$(1)/config/finetune.$(2).json $(ART)/$(1)/prepared/manifest.json $(foreach k,$(call ft_reads,$(2)),$(ART)/$(1)/$(k)/manifest.json) $(if $(call pretrain_of,$(1),$(2)),$(ART)/pretrain/$(call pretrain_of,$(1),$(2))/manifest.json) $(DEPS.finetune) | $(INSTALLED)
-	$$(LAUNCH) textcode finetune --config $$< --prepared $(ART)/$(1)/prepared $(foreach k,$(call ft_reads,$(2)),--$(k) $(ART)/$(1)/$(k)) $(if $(call pretrain_of,$(1),$(2)),--pretrained $(ART)/pretrain/$(call pretrain_of,$(1),$(2))) --out $$(@D)
+$(ART)/$(1)/models/$(2)/manifest.json: $(ART)/$(1)/config/finetune.$(2).json $(ART)/$(1)/prepared/manifest.json $(foreach k,$(FT_READS.$(1).$(2)),$(ART)/$(1)/$(k)/manifest.json) $(if $(FT_PRETRAINED.$(1).$(2)),$(ART)/pretrain/$(FT_PRETRAINED.$(1).$(2))/manifest.json) $(DEPS.finetune) | $(INSTALLED)
+	$$(LAUNCH) textcode finetune --config $$< --prepared $(ART)/$(1)/prepared $(foreach k,$(FT_READS.$(1).$(2)),--$(k) $(ART)/$(1)/$(k)) $(if $(FT_PRETRAINED.$(1).$(2)),--pretrained $(ART)/pretrain/$(FT_PRETRAINED.$(1).$(2))) --out $$(@D)
 endef
-$(foreach d,$(DEMO_TEXT_DOMAINS) Scientific,$(foreach r,$(FT_RUNS),$(eval $(call FINETUNE_RULE,$(d),$(r)))))
+$(foreach d,$(ALL_DOMAINS),$(foreach r,$(FINETUNE_RUNS),$(eval $(call FINETUNE_RULE,$(d),$(r)))))
 
 finetune: $(ART)/$(DOMAIN)/models/$(RUN_NAME)/manifest.json
 
 # ---------------------------------------------------------------- headline: the Scientific ablation table
-SCIENTIFIC_ROWS := $(FT_RUNS) ease
+# the table's rows, in order
+SCIENTIFIC_ROWS := vqrec_pretrained vqrec_pretrained_all vqrec_scratch vqrec_no_semisynthetic vqrec_no_permutation sasrec_id text_only ease
 results/scientific.json: $(foreach r,$(SCIENTIFIC_ROWS),$(ART)/Scientific/eval/$(r)/manifest.json) $(ART)/Scientific/config/report.json $(DEPS.report) configs/published.yaml | $(INSTALLED)
-	$(RUN) textcode report --config $(ART)/Scientific/config/report.json $(foreach r,$(SCIENTIFIC_ROWS),--eval $(r)=$(ART)/Scientific/eval/$(r)) --reference vqrec_pretrained --out $(REPORTS)/Scientific --results $@
+	$(RUN) textcode report --config $(ART)/Scientific/config/report.json $(foreach r,$(SCIENTIFIC_ROWS),--eval $(r)=$(ART)/Scientific/eval/$(r)) --reference vqrec_pretrained --published configs/published.yaml --out $(REPORTS)/Scientific --results $@
 
 # ---------------------------------------------------------------- demo: the same chain on the embedded sample
 DEMO_FT_RUNS := vqrec_pretrained vqrec_scratch sasrec_id

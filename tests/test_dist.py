@@ -1,4 +1,5 @@
-"""Two gloo processes on one global batch give the loss and gradients of one process."""
+"""Two gloo processes on one global batch give the loss and gradients of one process; the training loop's
+checkpoints hold every rank's RNG state, so two processes resume to the same result too."""
 import datetime
 import os
 
@@ -7,12 +8,14 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from textcode.data.batching import Batch
+from textcode.data.batching import Batch, iterate, make_windows
 from textcode.rec.config import SASRecConfig
 from textcode.rec.item_embedding import CodeItemEmbedding
 from textcode.rec.objectives import Contrastive
 from textcode.rec.sasrec import SequenceEncoder
 from textcode.runtime import distributed as dist
+from textcode.training.config import TrainConfig
+from textcode.training.loop import fit
 
 B, T, I = 8, 5, 30
 
@@ -75,6 +78,61 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path)
     assert set(single_grads) <= set(got.files)
     for name, grad in single_grads.items():
         np.testing.assert_allclose(got[name], grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _train(d: dist.Dist, ckpt, kill_at: tuple[int, int] | None = None) -> tuple[SequenceEncoder, object]:
+    """3 epochs of contrastive training with dropout and semi-synthetic negatives (both draw from each
+    rank's generator), a checkpoint every 3 steps; `kill_at` (epoch, batch): every rank stops there."""
+    model = _model()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.3
+    rng = np.random.default_rng(0)
+    offsets = np.concatenate([[0], np.cumsum(rng.integers(3, 9, size=40))])
+    windows = make_windows(offsets, rng.integers(0, I, size=offsets[-1]), max_len=T)
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-2, patience=0, seed=1, checkpoint_every=3, precision="fp32")
+
+    def batches(epoch):
+        for b, batch in enumerate(iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world)):
+            if (epoch, b) == kill_at:
+                raise _Killed
+            yield batch
+
+    return model, fit(Contrastive(model, tau=0.1, rho=0.5, d=d), cfg, batches, d, ckpt_dir=ckpt)
+
+
+def _resume_worker(rank: int, world: int, port: int, folder: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), TORCHELASTIC_USE_AGENT_STORE="True")
+    d = dist.setup("cpu")
+    full, reference = _train(d, f"{folder}/full")
+    try:
+        _train(d, f"{folder}/part", kill_at=(2, 5))  # the last checkpoint: mid-epoch 2
+    except _Killed:
+        pass
+    resumed, result = _train(d, f"{folder}/part")
+    if d.is_main:
+        np.savez(f"{folder}/rank0.npz", losses=[[r["loss"] for r in x.history] for x in (reference, result)],
+                 **{f"full.{k}": v.numpy() for k, v in full.state_dict().items()},
+                 **{f"resumed.{k}": v.numpy() for k, v in resumed.state_dict().items()})
+    dist.cleanup(d)
+
+
+@pytest.mark.distributed
+def test_two_processes_resume_from_a_checkpoint_to_the_same_result(tmp_path):
+    from textcode.core.artifacts import load_tensors
+
+    store = _launcher_store()
+    mp.spawn(_resume_worker, args=(2, store.port, str(tmp_path)), nprocs=2, join=True)
+    got = np.load(tmp_path / "rank0.npz")
+    assert np.array_equal(got["losses"][0], got["losses"][1])
+    for name in (f for f in got.files if f.startswith("full.")):
+        assert np.array_equal(got[name], got["resumed." + name[5:]]), name
+    assert set(load_tensors(tmp_path / "part" / "ckpt" / "rng.safetensors")[0]) == {"0.cpu", "1.cpu"}
 
 
 def test_cleanup_waits_for_every_rank_before_leaving_the_group(monkeypatch):

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from test_finetune import _data, _pretrained
 
 from textcode.data.batching import iterate
 from textcode.rec.config import FinetuneConfig
@@ -13,7 +14,6 @@ from textcode.rec.objectives import NextItemCE
 from textcode.runtime import distributed as dist
 from textcode.training.config import TrainConfig
 from textcode.training.loop import fit
-from test_finetune import _data, _pretrained
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

@@ -99,24 +99,36 @@ def test_incremental_make(make):
 
 def test_editing_an_indirect_import_reruns_exactly_the_stages_that_import_it(make):
     """Code dependencies come from the commands' real imports (`textcode deps`): textcode/eval/metrics.py is
-    imported by `evaluate` only through textcode/eval/evaluation.py, and not at all by prepare or popularity."""
+    imported by `evaluate` only through textcode/eval/evaluation.py, and not at all by prepare, encode or codes."""
     project = make.art.parents[1] / "project"
     target = str(make.art / "eval" / "pop" / "manifest.json")
     make("RUN=echo", "prepare")  # resolve the configs, so the fakes below are newer than them
-    for stage in ("prepared", "models/pop"):
+    for stage in ("prepared", "text", "codes", "models/pop", "eval/pop"):
         fake_manifest(make.art / stage)
-    assert would_run(make, target) == ["evaluate"]
-    fake_manifest(make.art / "eval" / "pop")
-    assert would_run(make, target) == []
+    assert would_run(make, target) == [] and would_run(make, "codes") == []
     deps = (project / ".deps" / "commands.d").read_text()
-    assert "textcode/eval/metrics.py" in deps.split("DEPS.evaluate := ")[1].split("\n")[0]
-    assert "textcode/eval/metrics.py" not in deps.split("DEPS.popularity := ")[1].split("\n")[0]
+    closure = {line.split(" := ")[0]: line.split(" := ")[1].split() for line in deps.splitlines()[1:]}
+    assert "textcode/eval/metrics.py" in closure["DEPS.evaluate"]
+    assert not {"textcode/eval/metrics.py", "textcode/eval/evaluation.py"} & set(closure["DEPS.codes"])
     metrics = project / "textcode" / "eval" / "metrics.py"
     time.sleep(0.02)
     metrics.write_text(metrics.read_text() + "\n# an edit\n")
-    assert would_run(make, target) == ["evaluate"]
-    assert would_run(make, "prepare") == []
-    assert would_run(make, str(make.art / "models" / "pop" / "manifest.json")) == []
+    assert "evaluate" in would_run(make, target)
+    assert would_run(make, "codes") == []
+
+def test_a_new_run_file_is_a_make_target_with_the_inputs_its_settings_read(make):
+    """No make edit for a run: `textcode plan` reads what it needs from the YAML (an ID model reads no codes;
+    a pretrained one reads codes and the pre-training run its config names)."""
+    runs = make.domain_yaml.parents[1] / "runs" / "finetune"
+    (runs / "my_id.yaml").write_text("finetune: {item_embedding: id, init: scratch, permutation: false}\n")
+    (runs / "my_transfer.yaml").write_text("finetune: {init: pretrained, pretrained: no_semisynthetic}\n")
+    for run, reads in (("my_id", []), ("my_transfer", ["--codes", "--pretrained"])):
+        done = make("-n", "RUN=echo", "LAUNCH=echo", str(make.art / "models" / run / "manifest.json"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        line = next(x for x in done.stdout.splitlines() if x.startswith(f"echo textcode finetune --config {make.art}/config/finetune.{run}.json"))
+        assert [a for a in line.split() if a in ("--codes", "--text", "--pretrained")] == reads
+        if reads:  # the domain layer comes after the run's: a demo domain starts from the demo pre-training
+            assert line.split("--pretrained ")[1].split()[0].endswith("/pretrain/demo")
 
 def resolved(make, domain: str, length: int, run: str, stage: str) -> dict:
     """Resolve one generation run's configs through make (the real resolver) and read one of them."""
@@ -134,9 +146,9 @@ def test_generation_runs_get_their_domain_and_length_settings(make):
     assert resolved(make, "Scientific", 20, "rsvq", "generate")["generate"]["n_sequences"] == 8442
     # L=100 code priors get the longer budget, L=20 ones the stage default (6 epochs; the minutes a safety net)
     long_prior = resolved(make, "movielens-1m", 100, "rsvq", "train-prior")["prior"]["train"]
-    assert (long_prior["max_epochs"], long_prior["max_minutes"]) == (14, 70)
+    assert (long_prior["epochs"], long_prior["max_minutes"]) == (14, 70)
     short_prior = resolved(make, "movielens-1m", 20, "rsvq", "train-prior")["prior"]["train"]
-    assert (short_prior["max_epochs"], short_prior["max_minutes"]) == (6, 60)
+    assert (short_prior["epochs"], short_prior["max_minutes"]) == (6, 60)
     assert resolved(make, "movielens-1m", 20, "rsvq", "train-generator.rsvq")["windows"]["holdout"] == "random"
     # the utility test's SASRec-IDs train to convergence (30 epochs with patience 3 cut real-data models early)
     train = resolved(make, "movielens-1m", 20, "utility", "finetune.sasrec_id")["train"]

@@ -1,4 +1,4 @@
-"""textcode.eval.metrics against rankings worked out by hand, a Monte Carlo tie-breaker, and bootstrap properties."""
+"""textcode.eval.metrics against rankings worked out by hand and a Monte Carlo tie-breaker (bootstrap: test_bootstrap.py)."""
 from __future__ import annotations
 
 import math
@@ -126,32 +126,3 @@ def test_nan_scores_are_an_error():
 def test_rank_metrics_rejects_impossible_ranks():
     with pytest.raises(ValueError, match="out of range"):
         metrics.rank_metrics(np.array([3]), np.array([1]), (1,), 4)
-
-
-def test_bootstrap_ci_contains_the_mean_and_shrinks_with_more_users():
-    rng = np.random.default_rng(0)
-    small = (rng.random(100) < 0.1).astype(float)
-    large = (rng.random(10000) < 0.1).astype(float)
-    lo_s, hi_s = metrics.bootstrap_ci(small, n_boot=500, seed=1)
-    lo_l, hi_l = metrics.bootstrap_ci(large, n_boot=500, seed=1)
-    assert lo_s <= small.mean() <= hi_s and lo_l <= large.mean() <= hi_l
-    assert (hi_l - lo_l) < (hi_s - lo_s) / 5  # about 10x narrower for 100x the users
-    assert metrics.bootstrap_ci(small, n_boot=500, seed=1) == (lo_s, hi_s)  # seeded: reproducible
-
-
-def test_paired_bootstrap_identical_and_clearly_different():
-    rng = np.random.default_rng(0)
-    a = rng.random(2000)
-    same = metrics.paired_bootstrap(a, a.copy(), n_boot=500, seed=0)
-    assert same.diff == 0 and same.p_value == 1.0
-    b = a - 0.1 + 0.05 * rng.standard_normal(2000)
-    diff = metrics.paired_bootstrap(a, b, n_boot=500, seed=0)
-    assert diff.p_value <= 2 / 501
-    assert diff.ci[0] < 0.1 < diff.ci[1]
-    noise = metrics.paired_bootstrap(a, a + 0.05 * rng.standard_normal(2000), n_boot=500, seed=0)
-    assert noise.p_value > 0.01  # zero-mean noise: no significant difference
-
-
-def test_paired_bootstrap_rejects_unpaired_arrays():
-    with pytest.raises(ValueError, match="differ in shape"):
-        metrics.paired_bootstrap(np.zeros(3), np.zeros(4))

@@ -9,14 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textcode.commands import ease as ease_stage
+from textcode.commands import baseline as baseline_stage
 from textcode.commands import evaluate as evaluate_stage
-from textcode.commands import popularity as popularity_stage
 from textcode.commands import prepare as prepare_stage
 from textcode.commands import report as report_stage
 from textcode.core import artifacts
 from textcode.eval.evaluation import per_user_file
-from textcode.eval.report import headline, load_run, markdown, significance
+from textcode.eval.report import (
+    headline,
+    load_run,
+    markdown,
+    published_rows,
+    significance,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = {"recall@10", "ndcg@10", "recall@50", "ndcg@50", "mrr"}
@@ -31,8 +36,9 @@ def art(tmp_path_factory):
         mp.chdir(ROOT)  # the demo source path is relative to the project
         assert prepare_stage.main([*DOMAIN, "--out", str(art / "prepared")]) == 0
     prepared = ["--prepared", str(art / "prepared")]
-    assert popularity_stage.main([*DOMAIN, *prepared, "--out", str(art / "models/pop")]) == 0
-    assert ease_stage.main([*DOMAIN, *prepared, "--set", "ease.l2_grid=[100]", "--out", str(art / "models/ease")]) == 0
+    assert baseline_stage.main([*DOMAIN, "--run", "pop", *prepared, "--out", str(art / "models/pop")]) == 0
+    assert baseline_stage.main([*DOMAIN, "--run", "ease", *prepared, "--set", "baseline.l2_grid=[100]",
+                                "--out", str(art / "models/ease")]) == 0
     for run in ("pop", "ease"):
         assert evaluate_stage.main([*DOMAIN, *prepared, "--set", "evaluate.n_boot=200", "--model", str(art / "models" / run),
                                     "--out", str(art / "eval" / run)]) == 0
@@ -119,7 +125,8 @@ def test_report_notices_a_model_changed_after_evaluation(art, tmp_path):
 def test_published_rows_only_for_the_canonical_split_and_only_in_the_markdown(art):
     runs = [dataclasses.replace(load_run(name, art / "eval" / name), domain="Scientific") for name in ("pop", "ease")]
     sig = significance(runs, "ease", n_boot=50, seed=0)
-    text = markdown(runs, sig, "ease", n_boot=50)
+    text = markdown(runs, sig, "ease", n_boot=50, published=published_rows("Scientific", ROOT / "configs/published.yaml"))
+    assert published_rows("demo-scientific", ROOT / "configs/published.yaml") == []
     kept_table = text.split("## Test, history kept")[1].split("## Test, history removed")[0]
     assert "| *VQ-Rec, published (Hou et al. WWW 2023); not run here* | 0.1211 | 0.0643 | 0.2369 | 0.0897 |" in kept_table
     assert "SASRec-ID, published" in kept_table

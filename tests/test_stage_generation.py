@@ -22,8 +22,8 @@ from textcode.data.domain import Domain
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]
 TINY = ["--set", "generator.model.d_model=32", "--set", "generator.model.quantizer.codebook_size=32",
-        "--set", "generator.train.max_epochs=1"]
-TINY_PRIOR = ["--set", "prior.model.d_model=32", "--set", "prior.model.n_layers=1", "--set", "prior.train.max_epochs=1"]
+        "--set", "generator.train.epochs=1"]
+TINY_PRIOR = ["--set", "prior.model.d_model=32", "--set", "prior.model.n_layers=1", "--set", "prior.train.epochs=1"]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from textcode.core import artifacts
 from textcode.rec.config import EncodeConfig
 from textcode.rec.encoders import (
     DEFAULT_MODEL_SHA256,
-    TextEncoder,
+    TransformersEncoder,
     encode_texts,
     model_path,
 )
@@ -32,11 +32,11 @@ CFG = EncodeConfig(max_length=32, batch_size=3, precision="fp32", threads=0)
 
 
 @pytest.fixture(scope="module")
-def encoder() -> TextEncoder:
-    return TextEncoder(CFG)
+def encoder() -> TransformersEncoder:
+    return TransformersEncoder(CFG)
 
 
-def one_by_one(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
+def one_by_one(encoder: TransformersEncoder, texts: list[str]) -> np.ndarray:
     """Reference: each text alone, so nothing is padded or reordered."""
     return np.concatenate([encoder([t]) for t in texts])
 
@@ -74,13 +74,13 @@ def test_mean_and_cls_pooling_match_the_hidden_states(encoder):
     with torch.inference_mode():
         hidden = encoder.model(**batch).last_hidden_state[0].numpy()  # (T, H)
     np.testing.assert_allclose(encoder([text])[0], hidden.mean(0), atol=1e-5)
-    cls = TextEncoder(dataclasses.replace(CFG, pooling="cls"))
+    cls = TransformersEncoder(dataclasses.replace(CFG, pooling="cls"))
     np.testing.assert_allclose(cls([text])[0], hidden[0], atol=1e-5)
     assert np.abs(hidden[0] - hidden.mean(0)).max() > 0.1
 
 
 def test_explicit_model_path_equals_default(encoder):
-    by_path = TextEncoder(dataclasses.replace(CFG, model=model_path("default")))
+    by_path = TransformersEncoder(dataclasses.replace(CFG, model=model_path("default")))
     np.testing.assert_array_equal(encode_texts(TEXTS, by_path)[0], encode_texts(TEXTS, encoder)[0])
 
 
@@ -91,7 +91,7 @@ def test_max_length_truncates(encoder):
 
 
 def test_bf16_runs_and_stays_close_to_fp32(encoder):
-    bf16 = TextEncoder(dataclasses.replace(CFG, precision="bf16"))
+    bf16 = TransformersEncoder(dataclasses.replace(CFG, precision="bf16"))
     assert bf16.precision == "bf16"
     a, b = bf16(TEXTS[:2]), encoder(TEXTS[:2])
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
@@ -100,7 +100,7 @@ def test_bf16_runs_and_stays_close_to_fp32(encoder):
 
 def test_shards_are_written_then_reused(encoder, tmp_path, caplog):
     cfg = dataclasses.replace(CFG, shard_size=3)
-    sharded = TextEncoder(cfg)
+    sharded = TransformersEncoder(cfg)
     shard_dir = tmp_path / "shards"
     first, report = encode_texts(TEXTS, sharded, shard_dir)
     files = sorted(shard_dir.glob("shard_*.npy"))
@@ -125,4 +125,4 @@ def test_shards_are_written_then_reused(encoder, tmp_path, caplog):
 
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="batch_size"):
-        TextEncoder(dataclasses.replace(CFG, batch_size=0))
+        TransformersEncoder(dataclasses.replace(CFG, batch_size=0))

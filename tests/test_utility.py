@@ -9,12 +9,12 @@ import pytest
 
 from experiments.commands import evaluate_utility
 from experiments.utility_data import augmented, filtered, window_events, windows_domain
-from experiments.utility_stats import cluster_ci, share_ci
-from textcode.commands import popularity
+from textcode.commands import baseline
 from textcode.core import artifacts
 from textcode.data.domain import Domain, from_sequences
 from textcode.data.errors import DataError
 from textcode.data.windows import cut, make_windows
+from textcode.eval.bootstrap import bootstrap_ci, share_ci
 from textcode.gen.config import WindowConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,9 +66,9 @@ def test_intervals_resample_users_with_all_their_events():
     per_user = rng.random(50)
     values = np.repeat(per_user, 10)  # each user's 10 events agree: they carry one user's worth of information
     users = np.repeat(np.arange(50), 10)
-    lo, hi = cluster_ci(values, users, n_boot=500, seed=1)
-    assert (lo, hi) == pytest.approx(cluster_ci(per_user, np.arange(50), n_boot=500, seed=1))
-    naive_lo, naive_hi = cluster_ci(values, np.arange(500), n_boot=500, seed=1)  # events as if independent
+    lo, hi = bootstrap_ci(values, n_boot=500, seed=1, groups=users)
+    assert (lo, hi) == pytest.approx(bootstrap_ci(per_user, n_boot=500, seed=1))
+    naive_lo, naive_hi = bootstrap_ci(values, n_boot=500, seed=1, groups=np.arange(500))  # events as if independent
     assert hi - lo > 2 * (naive_hi - naive_lo)
     assert lo < values.mean() < hi
     # the share of two models on the same events: exact when one is a multiple of the other
@@ -90,7 +90,7 @@ def save(domain: Domain, folder: Path) -> Path:
 def test_a_model_trained_on_one_data_set_is_scored_on_the_real_users_of_another(tmp_path):
     train = save(toy(seed=1, name="synthetic"), tmp_path / "train")
     test = save(toy(seed=2, name="real-test"), tmp_path / "test")
-    assert popularity.main([*CONFIG, "--prepared", str(train), "--out", str(tmp_path / "pop")]) == 0
+    assert baseline.main([*CONFIG, "--run", "pop", "--prepared", str(train), "--out", str(tmp_path / "pop")]) == 0
     assert evaluate_utility.main([*CONFIG, "--set", "evaluate.n_boot=50", "--model", str(tmp_path / "pop"),
                                   "--prepared", str(test), "--out", str(tmp_path / "eval")]) == 0
     doc = artifacts.read_json(tmp_path / "eval/metrics.json")
@@ -163,7 +163,7 @@ def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_e
     folders = {}
     for trained, seed in (("real", 1), ("rsvq", 2)):
         train = save(toy(seed=seed, name=trained), tmp_path / f"train-{trained}")
-        assert popularity.main([*CONFIG, "--prepared", str(train), "--out", str(tmp_path / f"pop-{trained}")]) == 0
+        assert baseline.main([*CONFIG, "--run", "pop", "--prepared", str(train), "--out", str(tmp_path / f"pop-{trained}")]) == 0
         folders[trained] = tmp_path / f"eval-{trained}"
         assert evaluate_utility.main([*CONFIG, "--set", "evaluate.n_boot=100", "--model", str(tmp_path / f"pop-{trained}"),
                                       "--prepared", str(tmp_path / "events"), "--out", str(folders[trained])]) == 0

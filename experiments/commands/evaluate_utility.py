@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from experiments.utility_data import EVENT_USERS, same_items
-from experiments.utility_stats import GROUPS_FILE, cluster_ci
+from experiments.utility_stats import GROUPS_FILE
 from textcode.commands import common
 from textcode.core import artifacts, model_kinds
 from textcode.core.settings import section
 from textcode.data.domain import Domain
 from textcode.data.split import leave_one_out
+from textcode.eval.bootstrap import bootstrap_ci
 from textcode.eval.config import EvaluateConfig
 from textcode.eval.evaluation import evaluate, per_user_arrays
 
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"trained_on": {"path": trained_on, **train_domain.counts(), "domain": train_domain.name}, "training": training,
            "tested_on": {"path": str(prepared), **test_domain.counts(), "domain": test_domain.name},
            "test": means, "n_users": len(result.users), "n_groups": len(np.unique(groups)), "n_boot": eval_cfg.n_boot,
-           "ci95": {p: {m: list(cluster_ci(v, groups, eval_cfg.n_boot, cfg["seed"], 0.95)) for m, v in per.items()}
-                    for p, per in result.per_user.items()}}
+           "ci95": {p: {m: list(bootstrap_ci(v, eval_cfg.n_boot, cfg["seed"], 0.95, groups=groups))
+                        for m, v in per.items()} for p, per in result.per_user.items()}}
     with artifacts.OutputFolder(args.out, "evaluate-utility", cfg, {"model": model_dir, "prepared": prepared}) as out:
         artifacts.write_json(out.path("metrics.json"), doc)
         for rel, values in {**per_user_arrays("test", result), GROUPS_FILE: np.asarray(groups, np.int64)}.items():

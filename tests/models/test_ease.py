@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from textcode.baselines import ease, popularity
-from textcode.baselines.config import EaseConfig
 from textcode.core import artifacts, model_folder, model_kinds
 from textcode.data.config import SourceConfig
 from textcode.data.domain import from_sequences
@@ -67,7 +66,7 @@ def test_model_folder_round_trip(tmp_path):
     offsets, items, n = toy()
     model = ease.EASE(ease.ease_weights(ease.gram(ease.binary_interactions(offsets, items, n)), 3.0), 3.0)
     with artifacts.OutputFolder(tmp_path / "ease", "ease", {}) as out:
-        model_folder.save_model(out, ease.KIND, {}, model.tensors(), n_items=n, l2=3.0)
+        model_folder.save_model(out, "ease", {}, model.tensors(), n_items=n, l2=3.0)
     loaded = model_kinds.load_recommender(tmp_path / "ease")
     assert isinstance(loaded, ease.EASE) and loaded.l2 == 3.0
     histories = [np.array([0, 1]), np.array([4])]
@@ -76,7 +75,7 @@ def test_model_folder_round_trip(tmp_path):
 
 def test_loading_a_wrong_shape_is_an_error(tmp_path):
     with artifacts.OutputFolder(tmp_path / "ease", "ease", {}) as out:
-        model_folder.save_model(out, ease.KIND, {}, {"weights": np.zeros((4, 3), np.float32)}, n_items=4, l2=1.0)
+        model_folder.save_model(out, "ease", {}, {"weights": np.zeros((4, 3), np.float32)}, n_items=4, l2=1.0)
     with pytest.raises(artifacts.ArtifactError, match="expected tensor 'weights' of shape"):
         model_kinds.load_recommender(tmp_path / "ease")
 
@@ -91,7 +90,7 @@ def test_l2_is_chosen_on_validation_ndcg():
     rng = np.random.default_rng(0)
     seqs = [rng.integers(0, 12, rng.integers(3, 8)) for _ in range(40)]
     split = leave_one_out(from_sequences("toy", [str(i) for i in range(12)], None, [str(u) for u in range(40)], seqs))
-    model, curve = ease.select_and_fit(split, EaseConfig(l2_grid=(0.1, 3.0, 100.0)))
+    model, curve = ease.select_and_fit(split, ease.Config(l2_grid=(0.1, 3.0, 100.0)))
     assert [c["l2"] for c in curve] == [0.1, 3.0, 100.0]
     assert model.l2 == max(curve, key=lambda c: c["valid_ndcg@10"])["l2"]
     refit = ease.EASE(ease.ease_weights(ease.gram(ease.binary_interactions(split.train_offsets, split.train_items, 12)),
@@ -100,8 +99,8 @@ def test_l2_is_chosen_on_validation_ndcg():
 
 
 def test_ease_beats_popularity_on_the_demo(demo_split):
-    model, _ = ease.select_and_fit(demo_split, EaseConfig(l2_grid=(100.0,)))  # one l2 keeps the test fast
-    pop = popularity.fit(demo_split.train_items, demo_split.n_items)
+    model, _ = ease.select_and_fit(demo_split, ease.Config(l2_grid=(100.0,)))  # one l2 keeps the test fast
+    pop = popularity.count(demo_split.train_items, demo_split.n_items)
     ease_test = evaluate(model, demo_split.test).means()
     pop_test = evaluate(pop, demo_split.test).means()
     for protocol in ("history_kept", "history_removed"):
@@ -110,7 +109,7 @@ def test_ease_beats_popularity_on_the_demo(demo_split):
 
 
 def test_popularity_counts_training_interactions(demo_split):
-    pop = popularity.fit(demo_split.train_items, demo_split.n_items)
+    pop = popularity.count(demo_split.train_items, demo_split.n_items)
     scores = pop.score_histories([np.array([0]), np.array([1, 2])]).numpy()
     assert scores.shape == (2, demo_split.n_items)
     np.testing.assert_array_equal(scores[0], np.bincount(demo_split.train_items, minlength=demo_split.n_items))

@@ -1,0 +1,24 @@
+"""Baselines trained by the generic `textcode baseline` command, found by name.
+
+A baseline is one module (registered in textcode.core.model_kinds.MODEL_KINDS) with:
+  `Config`                        a frozen dataclass of its settings (strict: unknown keys are errors);
+  `fit(split, cfg) -> Fitted`     train on a domain's leave-one-out split (textcode.data.split), select on
+                                  its validation users only;
+  `load(meta, tensors, device)`   the model that scores histories (textcode.eval.recommender).
+Its settings are one run file, configs/runs/baseline/<name>.yaml, whose `baseline.kind` names the module;
+make finds every such run by that file (docs/extending.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What `fit` returns: the model folder's contents and the facts worth a line in the manifest."""
+
+    tensors: dict[str, Any]  # saved in model.safetensors
+    facts: dict[str, Any]  # saved in model.json beside kind and config; `load` reads them (n_items, ...)
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra manifest summary fields
+    files: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra JSON files: name -> object

@@ -8,13 +8,14 @@ no truncation). The weight matrix is dense (n_items^2): float64 while solving, f
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from textcode.baselines.config import EaseConfig
+from textcode.baselines import Fitted
 from textcode.core import artifacts
 
 if TYPE_CHECKING:  # torch is imported where it is used, so settings (which reads configs) stays torch-free
@@ -24,7 +25,11 @@ if TYPE_CHECKING:  # torch is imported where it is used, so settings (which read
 
 log = logging.getLogger(__name__)
 
-KIND = "ease"
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    l2_grid: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0, 1000.0)  # l2 candidates, picked on validation NDCG@10
+    batch_size: int = 1024  # users per scoring batch during the validation search
 
 
 def binary_interactions(offsets: np.ndarray, items: np.ndarray, n_items: int):
@@ -93,13 +98,13 @@ class EASE:
         return {"weights": self.weights}
 
 
-def select_and_fit(split: "LeaveOneOut", cfg: EaseConfig) -> tuple[EASE, list[dict[str, float]]]:
+def select_and_fit(split: "LeaveOneOut", cfg: Config) -> tuple[EASE, list[dict[str, float]]]:
     """Fit EASE on the training sequences for each l2 of the grid; keep the best on validation NDCG@10
     (history_kept, the published protocol). Returns (model, validation curve)."""
     from textcode.eval.evaluation import evaluate
 
     if not cfg.l2_grid:
-        raise ValueError("ease.l2_grid is empty")
+        raise ValueError("baseline.l2_grid is empty")
     x = binary_interactions(split.train_offsets, split.train_items, split.n_items)
     g = gram(x)
     best, best_ndcg = None, -1.0
@@ -118,8 +123,25 @@ def select_and_fit(split: "LeaveOneOut", cfg: EaseConfig) -> tuple[EASE, list[di
     return best, curve
 
 
+def fit(split: "LeaveOneOut", cfg: Config) -> Fitted:
+    """The baseline protocol (textcode.baselines): the grid search, its curve in validation.json.
+
+    `train_wall_s` (set by the command) is the whole search, the honest cost of the model;
+    `final_fit_s` is one fit alone."""
+    model, curve = select_and_fit(split, cfg)
+    grid = sorted(c["l2"] for c in curve)
+    at_edge = len(grid) > 1 and model.l2 in (grid[0], grid[-1])
+    if at_edge:
+        log.warning("best l2=%g is at the edge of the grid %s: widen baseline.l2_grid", model.l2, grid)
+    best = next(c for c in curve if c["l2"] == model.l2)
+    return Fitted(model.tensors(), {"n_items": model.n_items, "l2": model.l2},
+                  {"l2": model.l2, "l2_at_grid_edge": at_edge, "final_fit_s": best["fit_s"],
+                   "valid_ndcg10": best["valid_ndcg@10"], "valid_curve": curve},
+                  {"validation.json": curve})
+
+
 def load(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray], device: str) -> EASE:
-    """model_kinds.LOADERS entry for kind "ease"."""
+    """The model-kind entry (textcode.core.model_kinds) of kind "ease"."""
     missing = [k for k in ("n_items", "l2") if k not in meta]
     if missing:
         raise artifacts.ArtifactError(f"ease model.json: missing key(s) {', '.join(missing)}")

@@ -5,16 +5,23 @@ Many items share a count, so its numbers depend on fair tie handling (textcode.e
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from textcode.baselines import Fitted
 from textcode.core import artifacts
 
 if TYPE_CHECKING:
     import torch
 
-KIND = "pop"
+    from textcode.data.split import LeaveOneOut
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Popularity has no settings."""
 
 
 class Popularity:
@@ -33,13 +40,19 @@ class Popularity:
         return {"counts": self.counts}
 
 
-def fit(train_items: np.ndarray, n_items: int) -> Popularity:
+def count(train_items: np.ndarray, n_items: int) -> Popularity:
     """Count each item's interactions in the training sequences (repeats count every time)."""
     return Popularity(np.bincount(np.asarray(train_items, np.int64), minlength=n_items))
 
 
+def fit(split: "LeaveOneOut", cfg: Config) -> Fitted:
+    """The baseline protocol (textcode.baselines)."""
+    model = count(split.train_items, split.n_items)
+    return Fitted(model.tensors(), {"n_items": model.n_items}, {"train_interactions": int(len(split.train_items))})
+
+
 def load(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray], device: str) -> Popularity:
-    """model_kinds.LOADERS entry for kind "pop"."""
+    """The model-kind entry (textcode.core.model_kinds) of kind "pop"."""
     if "n_items" not in meta:
         raise artifacts.ArtifactError("pop model.json: missing key n_items")
     n = meta["n_items"]

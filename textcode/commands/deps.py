@@ -10,6 +10,7 @@ import argparse
 import pkgutil
 from pathlib import Path
 
+from textcode.core import artifacts
 from textcode.core.dependencies import closure
 
 
@@ -36,9 +37,5 @@ def main(argv: list[str] | None = None) -> int:
             files = closure(root, f"{package}.{info.name}", roots)
             lines.append(f"DEPS.{name} := {' '.join(f.as_posix() for f in files)}\n")
     text = "# written by `textcode deps` from the commands' imports; do not edit\n" + "".join(lines)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    artifacts.write_text(args.out, text)
     return 0

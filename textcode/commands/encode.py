@@ -17,7 +17,7 @@ from textcode.core import artifacts
 from textcode.core.settings import section
 from textcode.data.domain import Domain
 from textcode.rec.config import EncodeConfig
-from textcode.rec.encoders import TextEncoder, encode_texts
+from textcode.rec.encoders import build_encoder, encode_texts
 
 log = logging.getLogger("encode")
 
@@ -32,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     if domain.item_text is None:
         log.error("%s: domain %s has no item text to encode", prepared, domain.name)
         return 1
-    encoder = TextEncoder(enc_cfg)
-    log.info("precision %s (%s), %d thread(s), device %s", encoder.precision, encoder.precision_reason,
-             encoder.threads, encoder.device)
+    encoder = build_encoder(enc_cfg)
+    log.info("encoder: %s", ", ".join(f"{k}={v}" for k, v in encoder.describe().items()))
     with artifacts.OutputFolder(args.out, "encode", cfg, {"prepared": prepared}, resume=True) as out:
         shard_dir = out.tmp / "shards"
         start = time.perf_counter()

@@ -12,6 +12,7 @@ import shutil
 
 from textcode.commands import common
 from textcode.core import artifacts, model_folder
+from textcode.core.config import ConfigError
 from textcode.core.settings import section
 from textcode.data.batching import make_windows
 from textcode.data.domain import Domain
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         arrays["text"] = artifacts.load_npy(inputs["text"] / "embeddings.npy", mmap=False)
     if ft.init == "pretrained":
         inputs["pretrained"] = common.input_path(args, "pretrained", "for finetune.init: pretrained")
+        made_by = artifacts.read_manifest(inputs["pretrained"])["config"].get("run")
+        if made_by != ft.pretrained:
+            raise ConfigError(f"finetune.pretrained: the run asks for pre-training run {ft.pretrained!r}, but "
+                              f"--pretrained {inputs['pretrained']} was made by run {made_by!r}")
         meta = model_folder.load_meta(inputs["pretrained"])
         tensors, _ = artifacts.load_tensors(inputs["pretrained"] / model_folder.WEIGHTS)
         pretrained = (meta["config"], tensors)

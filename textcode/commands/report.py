@@ -18,6 +18,7 @@ from textcode.eval.report import (
     headline,
     load_run,
     markdown,
+    published_rows,
     significance,
 )
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a run to report: its name and eval folder (repeat; rows keep this order)")
     p.add_argument("--reference", required=True, help="run name the others are tested against")
     p.add_argument("--results", help="also write the headline JSON here")
+    p.add_argument("--published", help="published reference figures to show beside ours (e.g. configs/published.yaml)")
     args = p.parse_args(argv)
     common.setup_logging()
     cfg = common.resolved_config(args, "report")
@@ -44,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = [load_run(name, folder) for name, folder in pairs]
     check_comparable(runs)
     sig = significance(runs, args.reference, report_cfg.n_boot, cfg["seed"])
+    published = published_rows(runs[0].domain, args.published) if args.published else []
     inputs = {f"run:{r.name}": r.eval_dir for r in runs}
     with artifacts.OutputFolder(args.out, "report", {**cfg, "runs": dict(pairs), "reference": args.reference}, inputs) as out:
-        out.path("report.md").write_text(markdown(runs, sig, args.reference, report_cfg.n_boot), encoding="utf-8")
+        out.path("report.md").write_text(markdown(runs, sig, args.reference, report_cfg.n_boot, published), encoding="utf-8")
         bar_chart(runs, out.path("metrics.png"))
         out.summary.update(domain=runs[0].domain, runs=[r.name for r in runs], reference=args.reference)
     if args.results:

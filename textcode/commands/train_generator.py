@@ -38,19 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     model = SeqAutoencoder(gen.model, domain.n_items, win_cfg.length)
     disc = SequenceDiscriminator(gen.discriminator, gen.model.d_item) if gen.train.adversary else None
     with artifacts.OutputFolder(args.out, "train-generator", cfg, {"prepared": prepared}, resume=True) as out:
-        state = train_autoencoder(model, disc, split, gen.train, gen.discriminator, out.path("ckpt"), cfg["seed"])
+        result = train_autoencoder(model, disc, split, gen.train, gen.discriminator, out.path("ckpt"), cfg["seed"])
         save_autoencoder(out, model)
-        artifacts.write_json(out.path("history.json"), dataclasses.asdict(state))
+        artifacts.write_json(out.path("history.json"), dataclasses.asdict(result))
         artifacts.write_json(out.path("windows.json"), split.summary())
         shutil.rmtree(out.path("ckpt"))
-        best = state.history[state.best_epoch]["valid"]
+        best = result.history[result.best_epoch - 1]["valid"]
         out.summary.update(domain=domain.name, length=win_cfg.length, n_items=domain.n_items,
                            parameters=sum(p.numel() for p in model.parameters()),
                            can_sample=gen.model.can_sample, quantized_levels=list(gen.model.quantized_levels),
-                           best_epoch=state.best_epoch, valid_accuracy=best["accuracy"], valid_ce=best["ce"],
-                           steps=state.step, train_seconds=round(state.seconds, 1), stopped=state.stopped,
+                           best_epoch=result.best_epoch, valid_accuracy=best["accuracy"], valid_ce=best["ce"],
+                           steps=result.steps, train_seconds=round(result.wall_s, 1), stopped=result.stopped,
                            train_windows=len(split.train))
-    log.info("%s: valid accuracy %.4f (epoch %d, %s) -> %s", domain.name, best["accuracy"], state.best_epoch,
-             state.stopped, args.out)
+    log.info("%s: valid accuracy %.4f (epoch %d, %s) -> %s", domain.name, best["accuracy"], result.best_epoch,
+             result.stopped, args.out)
     return 0
 

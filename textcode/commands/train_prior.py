@@ -52,15 +52,15 @@ def main(argv: list[str] | None = None) -> int:
              len(split.train))
     with artifacts.OutputFolder(args.out, "train-prior", cfg, {"prepared": prepared, "generator": generator},
                                 resume=True) as out:
-        state = train_prior(prior, data["train"], data["valid"], prior_cfg.train, out.path("ckpt"), cfg["seed"])
+        result = train_prior(prior, data["train"], data["valid"], prior_cfg.train, out.path("ckpt"), cfg["seed"])
         save_prior(out, prior)
-        artifacts.write_json(out.path("history.json"), dataclasses.asdict(state))
+        artifacts.write_json(out.path("history.json"), dataclasses.asdict(result))
         shutil.rmtree(out.path("ckpt"))
         valid = prior_nll(prior, data["valid"], eval_bs)
         out.summary.update(domain=domain.name, length=win_cfg.length, parameters=sum(p.numel() for p in prior.parameters()),
-                           slots=prior.layout.max_slots, best_epoch=state.best_epoch, steps=state.step,
-                           train_seconds=round(state.seconds, 1), stopped=state.stopped,
+                           slots=prior.layout.max_slots, best_epoch=result.best_epoch, steps=result.steps,
+                           train_seconds=round(result.wall_s, 1), stopped=result.stopped,
                            valid_nll_per_window=valid["nll_per_window"], valid_nll_per_token=valid["nll_per_token"])
-    log.info("%s: prior valid NLL %.3f nats/window (%s) -> %s", domain.name, valid["nll_per_window"], state.stopped, args.out)
+    log.info("%s: prior valid NLL %.3f nats/window (%s) -> %s", domain.name, valid["nll_per_window"], result.stopped, args.out)
     return 0
 

@@ -34,13 +34,18 @@ class ArtifactError(ProjectError, RuntimeError):
 
 # ----------------------------------------------------------------------------- plain files
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename)."""
+def write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically (temp file + rename): a reader never sees half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def write_json_if_changed(path: str | Path, obj: Any) -> bool:
@@ -49,10 +54,7 @@ def write_json_if_changed(path: str | Path, obj: Any) -> bool:
     text = json.dumps(obj, indent=2, default=_json_default) + "\n"
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)
     return True
 
 

@@ -2,7 +2,8 @@
 
 Kept apart from `model_folder` (the folder format), so a command that only writes a model folder
 does not depend on every model's code. A new recommender is one model file with a `load(meta,
-tensors, device)` function plus one line here (docs/extending.md).
+tensors, device)` function plus one line here; a baseline that `textcode baseline` trains also has
+`Config` and `fit` (textcode.baselines) and one run file (docs/extending.md).
 """
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ import importlib
 from pathlib import Path
 
 from textcode.core import artifacts
+from textcode.core.config import ConfigError
 from textcode.core.model_folder import META, WEIGHTS, load_meta
 
-# kind -> "module:function" (imported on first use); the function takes (meta dict, tensors dict,
-# device) and returns a Recommender. One line per model kind.
-LOADERS: dict[str, str] = {
-    "sasrec": "textcode.rec.sasrec:load",
-    "ease": "textcode.baselines.ease:load",
-    "pop": "textcode.baselines.popularity:load",
+# kind -> module (imported on first use) whose `load(meta dict, tensors dict, device)` returns a
+# Recommender. One line per model kind.
+MODEL_KINDS: dict[str, str] = {
+    "sasrec": "textcode.rec.sasrec",
+    "ease": "textcode.baselines.ease",
+    "pop": "textcode.baselines.popularity",
 }
+
+
+def model_module(kind: str, where: str = "model kind"):
+    """The module of a registered model kind; an unknown kind is a ConfigError naming the known ones."""
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"{where}: unknown model kind {kind!r} (known: {', '.join(sorted(MODEL_KINDS))})")
+    return importlib.import_module(MODEL_KINDS[kind])
 
 
 def load_recommender(folder: str | Path, device: str = "cpu"):
@@ -27,8 +36,7 @@ def load_recommender(folder: str | Path, device: str = "cpu"):
     artifacts.read_manifest(folder)
     meta = load_meta(folder)
     kind = meta.get("kind")
-    if kind not in LOADERS:
-        raise artifacts.ArtifactError(f"{folder / META}: unknown model kind {kind!r} (known: {', '.join(sorted(LOADERS))})")
-    module, func = LOADERS[kind].split(":")
+    if kind not in MODEL_KINDS:
+        raise artifacts.ArtifactError(f"{folder / META}: unknown model kind {kind!r} (known: {', '.join(sorted(MODEL_KINDS))})")
     tensors, _ = artifacts.load_tensors(folder / WEIGHTS)
-    return getattr(importlib.import_module(module), func)(meta, tensors, device)
+    return model_module(kind).load(meta, tensors, device)

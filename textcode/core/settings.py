@@ -11,7 +11,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from textcode.baselines.config import EaseConfig
 from textcode.core.config import (
     ConfigError,
     Layer,
@@ -50,7 +49,8 @@ class Settings:
     train: TrainConfig = TrainConfig()
     pretrain: PretrainConfig = PretrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
-    ease: EaseConfig = EaseConfig()
+    # a baseline run: `kind` (textcode.core.model_kinds) and that model's Config, checked by `textcode baseline`
+    baseline: dict[str, Any] = dataclasses.field(default_factory=dict)
     evaluate: EvaluateConfig = EvaluateConfig()
     report: ReportConfig = ReportConfig()
     windows: WindowConfig = WindowConfig()  # sequence generation (RSVQ-AE family): windows and held-out split
@@ -68,8 +68,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "pretrain": ("seed", "codes", "model", "train", "pretrain"),
     "finetune": ("seed", "model", "train", "finetune"),
     "export": (),
-    "ease": ("ease",),
-    "popularity": (),
+    "baseline": ("baseline",),
     "evaluate": ("seed", "evaluate"),
     "report": ("seed", "report"),
     "train-generator": ("seed", "windows", "generator"),

@@ -16,7 +16,6 @@ from textcode.core import artifacts
 from textcode.data.errors import DataError
 
 
-
 @dataclasses.dataclass(frozen=True)
 class ExpectedCounts:
     """Counts a source must produce; checked after reading (e.g. the canonical Scientific)."""

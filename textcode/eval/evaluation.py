@@ -146,7 +146,7 @@ def per_user_arrays(split: str, result: EvalResult) -> dict[str, np.ndarray]:
 
 def metrics_document(results: dict[str, EvalResult], n_boot: int, seed: int) -> dict:
     """The content of metrics.json: means per split and protocol, 95% bootstrap intervals, timings."""
-    from textcode.eval.metrics import bootstrap_ci
+    from textcode.eval.bootstrap import bootstrap_ci
 
     missing = [s for s in SPLITS if s not in results]
     if missing:

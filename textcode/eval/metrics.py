@@ -1,4 +1,4 @@
-"""Full-ranking metrics per user with fair tie handling, two history protocols, bootstrap CIs.
+"""Full-ranking metrics per user with fair tie handling, two history protocols.
 
 Ties are real in this project: items whose code tuples collide get identical vectors, and
 EASE or popularity give many items the same score. Ranking the target first (or last) among
@@ -16,11 +16,11 @@ Protocols (which items compete with the target):
 - `history_removed`: the user's history items are excluded, except the target itself when the
   user bought it before (a repeat purchase is a legitimate target).
 
-Per-user arrays are the primary output; means and bootstrap intervals summarise them.
+Per-user arrays are the primary output; means and bootstrap intervals (textcode.eval.bootstrap)
+summarise them.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -121,58 +121,3 @@ def rank_metrics(better: np.ndarray, tied: np.ndarray, ks: Sequence[int], n_item
         out[f"ndcg@{k}"] = (discount[hi] - discount[lo]) / block
     out["mrr"] = (harmonic[end] - harmonic[g]) / block
     return {name: out[name] for name in metric_names(ks)}
-
-
-# ----------------------------------------------------------------------------- bootstrap
-
-def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int, chunk: int = 100) -> np.ndarray:
-    """(n_boot,) means of resamples of `values` with replacement (users are the sampling unit)."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"bootstrap needs a non-empty 1-D array, got shape {values.shape}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be positive, got {n_boot}")
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    for lo in range(0, n_boot, chunk):  # chunks keep the index matrix small for large domains
-        idx = rng.integers(0, len(values), size=(min(chunk, n_boot - lo), len(values)))
-        means[lo:lo + len(idx)] = values[idx].mean(1)
-    return means
-
-
-def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile confidence interval of the mean over users."""
-    means = _bootstrap_means(values, n_boot, seed)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
-
-
-@dataclasses.dataclass(frozen=True)
-class PairedComparison:
-    diff: float  # mean over users of a - b
-    ci: tuple[float, float]  # percentile interval of the mean difference
-    p_value: float  # two-sided, against "no mean difference"; never below 1 / (n_boot + 1)
-
-
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                     level: float = 0.95) -> PairedComparison:
-    """Compare two models on the same users by resampling users (pairs stay together).
-
-    The p-value shifts the bootstrap distribution of the mean difference to the null (mean 0)
-    and counts resamples at least as extreme as the observed difference (Efron & Tibshirani
-    1993, 16.4); the +1 terms keep it a valid p-value with a finite number of resamples.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
-    d = a - b
-    observed = float(d.mean())
-    means = _bootstrap_means(d, n_boot, seed)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    # with floating-point sums, a resample of a constant array may differ from `observed` in the last bits
-    tol = 1e-12 * max(1.0, abs(observed))
-    extreme = np.abs(means - observed) >= abs(observed) - tol
-    p = (1 + int(extreme.sum())) / (n_boot + 1)
-    return PairedComparison(observed, (float(lo), float(hi)), float(min(1.0, p)))

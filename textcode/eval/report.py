@@ -23,13 +23,9 @@ PROTOCOL_TITLES = {
     "history_removed": "history removed (the user's earlier items are excluded, except a repeated target)",
 }
 
-# Published reference rows (history_kept protocol) live in a data file, not here; only the canonical
-# Scientific split is the same data as in the paper, so it names no other domain.
-PUBLISHED_FILE = Path(__file__).resolve().parents[2] / "configs" / "published.yaml"
-
-
-def published_rows(domain: str, path: str | Path = PUBLISHED_FILE) -> list[tuple[str, dict[str, float]]]:
-    """(label, metrics) of the published VQ-Rec results for `domain` (section `vqrec` of the file); [] for none."""
+def published_rows(domain: str, path: str | Path) -> list[tuple[str, dict[str, float]]]:
+    """(label, metrics) of the published VQ-Rec results for `domain` (section `vqrec` of a data file such as
+    configs/published.yaml; only the canonical Scientific split is the paper's data); [] for none."""
     path = Path(path)
     if not path.exists():
         raise artifacts.ArtifactError(f"{path}: the published reference figures are missing")
@@ -117,7 +113,7 @@ def check_comparable(runs: Sequence[Run]) -> None:
 
 def significance(runs: Sequence[Run], reference: str, n_boot: int, seed: int) -> dict[str, dict[str, dict[str, Any]]]:
     """protocol -> run -> metric -> PairedComparison of run minus reference on test (every run but the reference)."""
-    from textcode.eval.metrics import paired_bootstrap
+    from textcode.eval.bootstrap import paired_bootstrap
 
     by_name = {r.name: r for r in runs}
     if reference not in by_name:
@@ -152,7 +148,9 @@ def headline(runs: Sequence[Run]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- markdown
 
-def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, Any]]], reference: str, n_boot: int) -> str:
+def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, Any]]], reference: str, n_boot: int,
+             published: Sequence[tuple[str, Mapping[str, float]]] = ()) -> str:
+    """The report; `published` rows (label, metrics) are shown under the history-kept table, marked as not run here."""
     domain = runs[0].domain or "(unnamed domain)"
     doc0 = runs[0].metrics
     lines = [
@@ -181,7 +179,7 @@ def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, An
                       f"{doc['tied_targets']['test'][protocol]:.1%}"]
             lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
         if protocol == "history_kept":
-            for label, numbers in published_rows(runs[0].domain):
+            for label, numbers in published:
                 cells = [f"{numbers[m]:.4f}" if m in numbers else "–" for m in HEADLINE] + ["–"] * 4
                 lines.append(f"| *{label}; not run here* | " + " | ".join(cells) + " |")
     lines += ["", f"## Significance against `{reference}` (test, paired bootstrap over users, {n_boot} resamples)", "",

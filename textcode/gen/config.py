@@ -10,6 +10,7 @@ import dataclasses
 from typing import Literal
 
 from textcode.core.config import ConfigError
+from textcode.training.config import LoopConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,23 +103,24 @@ class DiscriminatorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class GenTrainConfig:
+class GenTrainConfig(LoopConfig):
+    """`generator.train`: the loop's settings (LoopConfig) with the autoencoder's defaults, and its own."""
+
     batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    max_epochs: int = 4
+    lr: float = 3e-3  # peak of the warmup + cosine schedule (textcode/training/schedule.py)
     patience: int = 1  # epochs without a better validation accuracy before stopping
-    max_minutes: float = 6.0  # wall-clock budget; training stops at the end of the epoch that exceeds it
+    max_minutes: float = 6.0  # the epoch in progress is cut there (and validated as it is)
+    checkpoint_every: int = 200
+    epochs: int = 4  # also the length of the learning-rate schedule
     grad_clip: float = 1.0
     sampled_softmax: int = 0  # >0: train on the batch's items plus uniform negatives up to this many (large catalogues)
     adversary: bool = True
-    adversary_start: float = 0.2  # fraction of the planned steps (max_epochs) of plain reconstruction before the critic joins
+    adversary_start: float = 0.2  # fraction of the planned steps (epochs) of plain reconstruction before the critic joins
     adversary_factor: float = 0.1  # scales the adaptive weight (VQGAN's disc_weight)
     disc_lr: float = 1e-3
     kl_weight: float = 0.05  # VAE: final KL weight ...
     kl_warmup: float = 0.3  # ... reached linearly from 0 over this fraction of the planned steps (KL annealing)
     eval_batch_size: int = 256
-    checkpoint_every: int = 200  # steps between resume checkpoints (also written at each epoch end)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,16 +145,18 @@ class PriorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class PriorTrainConfig:
+class PriorTrainConfig(LoopConfig):
+    """`prior.train`: the loop's settings (LoopConfig) with the prior's defaults, and its own."""
+
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 2e-3  # peak of the warmup + cosine schedule
     weight_decay: float = 0.01
-    max_epochs: int = 2  # with the cosine schedule over them: sized so the budget usually lets both finish
     patience: int = 1
-    max_minutes: float = 15.0
+    max_minutes: float = 15.0  # the epoch in progress is cut there (and validated as it is)
+    checkpoint_every: int = 200
+    epochs: int = 2  # with the cosine schedule over them: sized so the budget usually lets both finish
     grad_clip: float = 1.0
     eval_batch_size: int = 128
-    checkpoint_every: int = 200
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Item text -> embeddings with a BERT-family encoder from `transformers`.
+"""Item text -> embeddings: the text-encoder protocol, the registry of named encoders, and the
+BERT-family encoder from `transformers` that every registered name uses today.
 
 Where the time goes, and what is done about it (numbers from `bench/bench_encode.py`):
 - Texts are tokenized once, then sorted by token length, so a batch pads only to its own
@@ -9,16 +10,20 @@ Where the time goes, and what is done about it (numbers from `bench/bench_encode
 - Inference mode skips autograd bookkeeping.
 Work is cut into shards of the length-sorted order, each saved as it finishes, so a killed run
 resumes without recomputing them.
+
+A new encoder is one class that follows `TextEncoder` plus one line in `ENCODERS` (docs/extending.md);
+`encode.model` names it. A name that is not registered is a local folder of a transformers model.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import hashlib
+import importlib
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -47,7 +52,34 @@ def pick_device(device: str) -> str:
     return device
 
 
-class TextEncoder:
+class TextEncoder(Protocol):
+    """What `encode_texts` needs of an encoder: token ids (so it can sort and batch by length) and
+    pooled float32 vectors of a batch of them."""
+
+    cfg: EncodeConfig
+    dim: int  # H, the embedding width
+    precision: str  # what the forward passes run in (fp32 or bf16), recorded in the manifest
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]: ...
+
+    def embed_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray: ...  # (B, H) float32
+
+    def describe(self) -> dict[str, object]: ...  # what the manifest records
+
+
+# encode.model name -> "module:class or factory" taking the EncodeConfig (imported on first use)
+ENCODERS: dict[str, str] = {
+    DEFAULT_MODEL: "textcode.rec.encoders:TransformersEncoder",  # all-MiniLM-L6-v2, the pinned package's weights
+}
+
+
+def build_encoder(cfg: EncodeConfig) -> TextEncoder:
+    """The encoder `encode.model` names: a registered one, else a local transformers model folder."""
+    module, _, name = ENCODERS.get(cfg.model, "textcode.rec.encoders:TransformersEncoder").partition(":")
+    return getattr(importlib.import_module(module), name)(cfg)
+
+
+class TransformersEncoder:
     """A tokenizer + transformer pair with pooling; `__call__` embeds one batch of texts."""
 
     def __init__(self, cfg: EncodeConfig):

@@ -138,15 +138,15 @@ def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: Fi
     params = trainable(model, scope)
     cfg = train_cfg if max_minutes is None else dataclasses.replace(train_cfg, max_minutes=max_minutes)
 
-    def validate() -> float:
+    def validate() -> dict[str, float]:
         release_free_memory()  # what the epoch's steps freed, before the evaluation allocates its own
-        return evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()["history_kept"]["ndcg@10"]
+        return {"ndcg@10": evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()["history_kept"]["ndcg@10"]}
 
     def batches(epoch: int):
         return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
 
-    result = fit(NextItemCE(model), cfg, batches, d, validate=validate, ckpt_dir=ckpt_dir, desc="finetune",
-                 params=params)
+    result = fit(NextItemCE(model), cfg, batches, d, validate=validate, monitor="ndcg@10", ckpt_dir=ckpt_dir,
+                 desc="finetune", params=params)
     return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,
             "wall_s": result.wall_s, "stopped": result.stopped, "history": result.history, "train_scope": scope,
             "trainable_parameters": int(sum(p.numel() for p in params)),

@@ -103,15 +103,15 @@ def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_
     objective = Contrastive(model, cfg.tau, cfg.rho, d)
     per_domain: list[dict[str, float]] = []
 
-    def monitor() -> float:
+    def monitor() -> dict[str, float]:
         release_free_memory()  # what the epoch's steps freed, before the evaluation allocates its own
         scores = validate(model, corpus, cfg.eval_batch_size)
         per_domain.append(scores)
-        return float(np.mean(list(scores.values())))
+        return {"ndcg@10": float(np.mean(list(scores.values())))}
 
     result = fit(objective, train_cfg, lambda e: iterate(corpus.windows, train_cfg.batch_size, train_cfg.seed, e,
                                                          d.rank, d.world, train_cfg.max_batch_tokens), d,
-                 validate=monitor, ckpt_dir=ckpt_dir, desc="pretrain")
+                 validate=monitor, monitor="ndcg@10", ckpt_dir=ckpt_dir, desc="pretrain")
     batches = batch_order(corpus.windows, train_cfg.batch_size, train_cfg.seed, 1, max_tokens=train_cfg.max_batch_tokens)
     windows_per_epoch = sum(len(b) for b in batches[:len(batches) // d.world * d.world])
     train_s = [row["train_s"] for row in result.history]

@@ -136,5 +136,6 @@ def build(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> Sequenc
 
 
 def load(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray], device: str = "cpu") -> SequenceEncoder:
-    """model_kinds.LOADERS entry (meta["config"] is `describe()` output): an eval-mode model ready to score."""
+    """The model-kind entry (textcode.core.model_kinds) of kind "sasrec": meta["config"] is `describe()` output;
+    an eval-mode model ready to score."""
     return build(meta["config"], tensors).to(device).eval()

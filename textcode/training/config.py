@@ -1,4 +1,9 @@
-"""Settings of the training loop (kept torch-free for the settings schema)."""
+"""Settings of the training loop (kept torch-free for the settings schema).
+
+`LoopConfig` holds what the loop itself reads (textcode/training/loop.py); every training section extends
+it: `train` (TrainConfig: pre-training, fine-tuning, the utility SASRec-IDs) and the generation family's
+`generator.train` and `prior.train` (textcode/gen/config.py), which set their own defaults.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,14 +11,21 @@ from typing import Literal
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 100
+class LoopConfig:
+    epochs: int = 100  # at most; early stopping and the time budget may end training sooner
     batch_size: int = 256  # windows per process per step
-    max_batch_tokens: int = 0  # and at most this many padded positions per step (0 = no limit); bounds memory
-    lr: float = 1e-3
+    lr: float = 1e-3  # the base rate; a schedule may scale it per step (the generators': warmup + cosine)
     weight_decay: float = 0.0
     patience: int = 10  # epochs without validation improvement before stopping (0 = never stop early)
-    max_minutes: float = 0.0  # wall-time budget; training stops after the epoch that exceeds it (0 = none)
+    max_minutes: float = 0.0  # wall-time budget of the whole loop, validation included (0 = none); see Loop
+    checkpoint_every: int = 0  # optimizer steps between mid-epoch checkpoints (0 = at epoch ends only)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(LoopConfig):
+    """`train`: the recommenders' training (an objective module, Adam at a constant rate; training.loop.fit)."""
+
+    max_batch_tokens: int = 0  # and at most this many padded positions per step (0 = no limit); bounds memory
     seed: int = 0
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # forward pass; auto: bf16 only on native bf16 hardware
     mmap_threshold_mb: int = 0  # >0: glibc maps blocks this large on their own, freed at once (textcode/runtime/memory.py);

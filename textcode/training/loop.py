@@ -1,38 +1,46 @@
-"""One generic training loop: optimizer steps, per-epoch validation, early stopping, checkpoints.
+"""The one training loop: the recommenders (pre-training, fine-tuning) and the generators (the autoencoder
+with its critic, the code prior) all train through `Loop`.
 
-It knows nothing about stages or models beyond an `objective` module whose forward(batch)
-returns `(loss to backpropagate, loss value to log)`. The objective is what gets wrapped in
-DistributedDataParallel, so everything that needs gradients happens inside one forward call.
+The caller owns the modules and their optimizers, `batches(epoch)` (this process's batches of epoch 1, 2,
+..., in an order that is a function of the seed and the epoch) and `step(batch)` (one update of the
+optimizers it drives, returning the values to log). The loop does the rest:
 
-The forward pass (loss included) runs under bf16 autocast where `precision` resolves to bf16
-(`auto`: a GPU, or a CPU with native bf16 units such as AMX); weights, gradients and the optimizer
-stay fp32, and validation runs outside autocast, so model selection and metrics are fp32.
+- the learning-rate schedule (textcode/training/schedule.py), applied to every optimizer before each step;
+- validation after every epoch, early stopping on one monitored metric (higher is better), and the best
+  validated weights, which every module holds at the end;
+- a wall-clock budget (`max_minutes`, validation included), checked at each epoch end or, with
+  `cut_within_epoch`, after every step: the epoch in progress is then validated as it is.
+  `Result.stopped` says what ended training (max_epochs, early_stopping or time_budget);
+- a checkpoint (textcode/training/checkpoint.py) every `checkpoint_every` steps and at each epoch end. A
+  rerun resumes from it, skips the batches its epoch already took, and, with the same seed, ends exactly
+  where an uninterrupted run would have (weights, optimizer states, RNG states, logged values);
+- several processes (DDP): they step in lockstep, rank 0 writes the checkpoints and its validation decides.
 
-A checkpoint is written after every epoch (weights, optimizer state and RNG states in
-safetensors; counters in JSON) into `<dir>/ckpt.new/`, then swapped in by renames, so a kill
-at any moment leaves one complete checkpoint. A rerun resumes after the last finished
-epoch and, with the same seed, ends exactly where an uninterrupted run would have.
+Forward passes run under `loop.autocast`: bf16 where `precision` resolves to it (`auto`: a GPU, or a CPU
+with native bf16 units such as AMX); weights, gradients and optimizers stay fp32, and validation runs
+outside autocast, so model selection and metrics are fp32.
+
+`fit` is the recommenders' use: one objective module whose forward(batch) returns (loss to backpropagate,
+value to log), trained with Adam at a constant rate.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from textcode.core import artifacts
 from textcode.runtime import distributed as dist
 from textcode.runtime.device import resolve_precision
 from textcode.runtime.memory import bound_kernel_cache, fix_mmap_threshold
-from textcode.training.config import TrainConfig
+from textcode.training.checkpoint import Checkpoint
+from textcode.training.config import LoopConfig, TrainConfig
+from textcode.training.schedule import Schedule, constant
 
 log = logging.getLogger(__name__)
 
@@ -43,95 +51,203 @@ CPU_BF16_KERNEL_CACHE = 16
 
 
 @dataclasses.dataclass
+class State:
+    """The loop's counters, kept in every checkpoint."""
+
+    epoch: int = 0  # epochs finished (validated)
+    batch: int = 0  # batches of epoch `epoch + 1` already taken (a mid-epoch checkpoint)
+    step: int = 0  # optimizer steps so far
+    best_metric: float | None = None
+    best_epoch: int = 0  # 0: none yet
+    bad_epochs: int = 0  # validated epochs since the best one
+    wall_s: float = 0.0  # the loop's wall clock, summed over resumed runs
+    epoch_train_s: float = 0.0  # seconds spent in the steps of epoch `epoch + 1` so far
+    # early_stopping or time_budget once one has ended training ("" before). Reaching the epoch count is not
+    # kept: a rerun asked for more epochs continues.
+    stopped: str = ""
+    history: list[dict] = dataclasses.field(default_factory=list)  # one row per epoch, see Loop.run
+
+
+@dataclasses.dataclass
 class Result:
-    history: list[dict[str, float]]
-    best_epoch: int
+    history: list[dict]
+    best_epoch: int  # 1-based; 0 without validation
     best_metric: float | None
     epochs_run: int
+    steps: int
     wall_s: float
-    stopped: str
+    stopped: str  # max_epochs, early_stopping or time_budget
     precision: str  # what the forward passes ran in (fp32 or bf16)
     precision_reason: str
 
 
-def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterable[Any]], d: dist.Dist,
-        validate: Callable[[], float] | None = None, ckpt_dir: Path | None = None, desc: str = "train",
-        params: Iterable[nn.Parameter] | None = None) -> Result:
-    """Train `objective` (its trainable parameters, or `params`) with Adam.
+class Loop:
+    """Epochs of `step` over `batches`, with validation, early stopping, a time budget and checkpoints.
 
-    `batches(epoch)` yields this process's batches for an epoch; `validate()` returns a metric
-    to maximise (called on every rank; only rank 0's value is used). After training, the
-    objective holds the best-validated weights (or the last ones without validation).
+    `modules` (saved, restored, and set to their best weights at the end) and `optimizers` are named (no
+    '.' in a name); `cfg.epochs` is the most epochs to run; `seed` seeds torch's generator (plus the rank) before
+    the first step; `ckpt_dir` is a folder for the checkpoint (None: none, the best weights kept in memory).
+    `state.step` (optimizer steps taken) is what a step function reads for its own schedules.
+    """
+
+    def __init__(self, modules: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer],
+                 cfg: LoopConfig, *, seed: int, d: dist.Dist = dist.Dist(), ckpt_dir: Path | None = None,
+                 schedule: Schedule = constant, precision: str = "fp32", cut_within_epoch: bool = False,
+                 desc: str = "train"):
+        self.modules, self.optimizers, self.cfg, self.d = dict(modules), dict(optimizers), cfg, d
+        self.seed, self.schedule, self.cut_within_epoch, self.desc = seed, schedule, cut_within_epoch, desc
+        self.checkpoint = None if ckpt_dir is None else Checkpoint(ckpt_dir, self.modules, self.optimizers, d)
+        self.base_lr = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
+        self.precision, self.precision_reason, self.autocast = forward_precision(precision, d.device)
+        if d.is_main:
+            log.info("%s: forward passes in %s (%s)", desc, self.precision, self.precision_reason)
+        self.state = State()
+
+    def run(self, batches: Callable[[int], Iterable[Any]], step: Callable[[Any], Mapping[str, torch.Tensor | float]],
+            validate: Callable[[], Mapping[str, float]] | None = None, monitor: str | None = None) -> Result:
+        """Train until `epochs`, early stopping or the time budget.
+
+        `validate()` (called on every rank, under no_grad, modules in eval mode; rank 0's values count) returns
+        metrics, of which `monitor` is maximised. A history row: epoch, batches (taken in the epoch), steps
+        (so far), the mean of each value `step` returned over the epoch's steps and processes, valid (the
+        metrics, or None), train_s, valid_s, wall_s.
+        """
+        if validate is not None and monitor is None:
+            raise ValueError("validate needs `monitor`, the metric that early stopping and the best weights follow")
+        d = self.d
+        torch.manual_seed(self.seed + d.rank)
+        own: dict[str, dict] = {"sums": {}, "counts": {}}  # this rank's sums of the logged values of the epoch
+        if self.checkpoint is not None:
+            loaded = self.checkpoint.load()
+            if loaded is not None:
+                counters, own = loaded
+                self.state = State(**counters)
+                log.info("%s: resumed after epoch %d, batch %d (step %d) from %s", self.desc, self.state.epoch,
+                         self.state.batch, self.state.step, self.checkpoint.folder())
+        st = self.state
+        sums = {k: torch.tensor(v, device=d.device) for k, v in own["sums"].items()}
+        counts: dict[str, int] = dict(own["counts"])
+        best_weights = None  # in memory when there is no checkpoint
+        start = time.perf_counter() - st.wall_s
+
+        def save(best: bool = False) -> None:
+            st.wall_s = time.perf_counter() - start
+            self.checkpoint.save(dataclasses.asdict(st), {"sums": {k: float(v) for k, v in sums.items()}, "counts": counts},
+                                 best)
+
+        while not st.stopped and st.epoch < self.cfg.epochs:
+            epoch = st.epoch + 1
+            for m in self.modules.values():
+                m.train()
+            t0, before = time.perf_counter(), st.epoch_train_s
+            cut = False
+            bar = tqdm(batches(epoch), desc=f"{self.desc} epoch {epoch}", unit="batch", disable=not d.is_main,
+                       leave=False)
+            for b, batch in enumerate(bar):
+                if b < st.batch:
+                    continue  # taken before the checkpoint this run resumed from
+                self._set_rates()
+                values = step(batch)
+                st.step, st.batch = st.step + 1, b + 1
+                for k, v in values.items():
+                    if k not in sums:
+                        sums[k], counts[k] = torch.zeros((), device=d.device), 0
+                    sums[k] += v.detach() if torch.is_tensor(v) else v
+                    counts[k] += 1
+                if st.batch % 20 == 0:
+                    bar.set_postfix({k: f"{float(sums[k]) / counts[k]:.4g}" for k in sums})
+                st.epoch_train_s = before + time.perf_counter() - t0
+                if self.checkpoint is not None and self.cfg.checkpoint_every and st.step % self.cfg.checkpoint_every == 0:
+                    save()
+                if self.cut_within_epoch and dist.broadcast_object(d, self._over_budget(start)):
+                    cut = True
+                    break
+            bar.close()
+            means = {k: float(dist.all_reduce_sum(d, sums[k])) / max(1, counts[k] * d.world) for k in sorted(sums)}
+            metrics, v0 = None, time.perf_counter()
+            if validate is not None:
+                for m in self.modules.values():
+                    m.eval()
+                with torch.no_grad():
+                    metrics = dist.broadcast_object(d, {k: float(v) for k, v in validate().items()})
+            row = {"epoch": epoch, "batches": st.batch, "steps": st.step, **means, "valid": metrics,
+                   "train_s": st.epoch_train_s, "valid_s": time.perf_counter() - v0}
+            st.epoch, st.batch, st.epoch_train_s = epoch, 0, 0.0
+            sums, counts = {}, {}
+            score = None if metrics is None else metrics[monitor]
+            improved = score is not None and (st.best_metric is None or score > st.best_metric)
+            if improved:
+                st.best_metric, st.best_epoch, st.bad_epochs = score, epoch, 0
+                if self.checkpoint is None:
+                    best_weights = {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
+                                    for name, m in self.modules.items()}
+            elif score is not None:
+                st.bad_epochs += 1
+            if cut:
+                st.stopped = "time_budget"
+            elif self.cfg.patience and st.bad_epochs >= self.cfg.patience:
+                st.stopped = "early_stopping"
+            elif self._over_budget(start):
+                st.stopped = "time_budget"
+            st.stopped = dist.broadcast_object(d, st.stopped)  # ranks' clocks differ; rank 0's decides
+            row["wall_s"] = st.wall_s = time.perf_counter() - start
+            st.history.append(row)
+            if d.is_main:
+                self._log_epoch(row, means, improved, cut)
+            if self.checkpoint is not None:
+                save(best=improved)
+        if validate is not None and st.best_epoch:
+            if self.checkpoint is not None:
+                self.checkpoint.load_best()
+            elif best_weights is not None:
+                for name, m in self.modules.items():
+                    m.load_state_dict(best_weights[name], strict=True)
+        return Result(st.history, st.best_epoch, st.best_metric, st.epoch, st.step, st.wall_s,
+                      st.stopped or "max_epochs", self.precision, self.precision_reason)
+
+    def _set_rates(self) -> None:
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lr[name]):
+                group["lr"] = self.schedule(base, self.state.step)
+
+    def _log_epoch(self, row: dict, means: dict[str, float], improved: bool, cut: bool) -> None:
+        logged = ", ".join(f"{k} {v:.4f}" for k, v in means.items())
+        if row["valid"] is not None:
+            logged += "; valid " + ", ".join(f"{k} {v:.4f}" for k, v in row["valid"].items())
+        log.info("%s epoch %d%s: %s (%.1f s, %.0f s in all)%s%s", self.desc, row["epoch"],
+                 f" (cut after {row['batches']} batches)" if cut else "", logged, row["train_s"] + row["valid_s"],
+                 row["wall_s"], " *" if improved else "", f" -> {self.state.stopped}" if self.state.stopped else "")
+
+    def _over_budget(self, start: float) -> bool:
+        return bool(self.cfg.max_minutes) and time.perf_counter() - start > self.cfg.max_minutes * 60
+
+
+def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterable[Any]], d: dist.Dist,
+        validate: Callable[[], Mapping[str, float]] | None = None, monitor: str | None = None,
+        ckpt_dir: Path | None = None, desc: str = "train", params: Iterable[nn.Parameter] | None = None) -> Result:
+    """Train `objective` (its trainable parameters, or `params`) with Adam at a constant rate: the recommenders.
+
+    `objective.forward(batch)` returns (loss to backpropagate, value to log as "loss"); it is what gets
+    wrapped in DistributedDataParallel, so everything that needs gradients happens inside one forward call.
+    Batches (textcode.data.batching.Batch) are built on the CPU and moved to the device here.
     """
     model = dist.wrap(d, objective)
-    precision, why, autocast = forward_precision(cfg.precision, d.device)
-    if d.is_main:
-        log.info("%s: forward passes in %s (%s)", desc, precision, why)
     if cfg.mmap_threshold_mb and not fix_mmap_threshold(cfg.mmap_threshold_mb * 2**20) and d.is_main:
         log.warning("%s: mmap_threshold_mb=%d not applied: the C allocator is not glibc", desc, cfg.mmap_threshold_mb)
     trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    torch.manual_seed(cfg.seed + d.rank)
-    state = {"epoch": 0, "best_metric": None, "best_epoch": 0, "bad_epochs": 0, "history": [], "wall_s": 0.0}
-    if ckpt_dir is not None:
-        loaded = _load_checkpoint(ckpt_dir, objective, opt, d)
-        if loaded is not None:
-            state = loaded
-            log.info("%s: resumed after epoch %d from %s", desc, state["epoch"], ckpt_dir)
-    best_weights = None  # in memory when there is no checkpoint folder
-    start = time.perf_counter() - state["wall_s"]
-    stopped = "max_epochs"
-    if state.get("done"):
-        stopped = state["done"]
-    while not state.get("done") and state["epoch"] < cfg.epochs:
-        epoch = state["epoch"] + 1
-        objective.train()
-        t0 = time.perf_counter()
-        total, count = torch.zeros((), device=d.device), 0
-        bar = tqdm(batches(epoch), desc=f"{desc} epoch {epoch}", unit="batch", disable=not d.is_main, leave=False)
-        for batch in bar:
-            with autocast:
-                loss, value = model(batch.to(d.device))  # batches are built on the CPU
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += value.detach()
-            count += 1
-            if count % 20 == 0:
-                bar.set_postfix(loss=f"{float(total) / count:.4f}")
-        mean_loss = float(dist.all_reduce_sum(d, total)) / max(1, count * d.world)
-        train_s = time.perf_counter() - t0
-        metric = None
-        if validate is not None:
-            objective.eval()
-            metric = dist.broadcast_object(d, float(validate()))
-        row = {"epoch": epoch, "loss": mean_loss, "valid": metric, "train_s": train_s, "epoch_s": time.perf_counter() - t0}
-        state["history"].append(row)
-        state["epoch"] = epoch
-        improved = metric is not None and (state["best_metric"] is None or metric > state["best_metric"])
-        if improved:
-            state["best_metric"], state["best_epoch"], state["bad_epochs"] = metric, epoch, 0
-            if ckpt_dir is None:
-                best_weights = {k: v.detach().clone() for k, v in objective.state_dict().items()}
-        elif metric is not None:
-            state["bad_epochs"] += 1
-        if d.is_main:
-            log.info("%s epoch %d: loss %.4f%s (%.1f s)%s", desc, epoch, mean_loss,
-                     "" if metric is None else f", valid {metric:.4f}", row["epoch_s"], " *" if improved else "")
-        state["wall_s"] = time.perf_counter() - start
-        if cfg.patience and state["bad_epochs"] >= cfg.patience:
-            state["done"] = stopped = "early_stopping"
-        elif cfg.max_minutes and state["wall_s"] > cfg.max_minutes * 60:
-            state["done"] = stopped = "time_budget"
-        if ckpt_dir is not None:
-            _save_checkpoint(ckpt_dir, objective, opt, state, d, best=improved or metric is None)
-    if ckpt_dir is not None and validate is not None and state["best_epoch"]:
-        best, _ = artifacts.load_tensors(_current(ckpt_dir) / "best.safetensors")
-        objective.load_state_dict({k: torch.as_tensor(v) for k, v in best.items()}, strict=True)
-    elif best_weights is not None:
-        objective.load_state_dict(best_weights, strict=True)
-    return Result(state["history"], state["best_epoch"], state["best_metric"], state["epoch"], state["wall_s"], stopped,
-                  precision, why)
+    loop = Loop({"objective": objective}, {"objective": opt}, cfg, seed=cfg.seed, d=d,
+                ckpt_dir=ckpt_dir, precision=cfg.precision, desc=desc)
+
+    def step(batch) -> dict[str, torch.Tensor]:
+        with loop.autocast:
+            loss, value = model(batch.to(d.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": value}
+
+    return loop.run(batches, step, validate, monitor)
 
 
 def forward_precision(requested: str, device: str) -> tuple[str, str, torch.autocast]:
@@ -143,79 +259,3 @@ def forward_precision(requested: str, device: str) -> tuple[str, str, torch.auto
     if precision == "bf16" and device == "cpu":
         why += f"; oneDNN kernel cache {bound_kernel_cache(CPU_BF16_KERNEL_CACHE)}"
     return precision, why, torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-def _current(ckpt_dir: Path) -> Path:
-    """The complete checkpoint folder (a kill between the two renames leaves it as ckpt.old)."""
-    for name in ("ckpt", "ckpt.old"):
-        if (ckpt_dir / name / "state.json").exists():
-            return ckpt_dir / name
-    return ckpt_dir / "ckpt"
-
-
-def _save_checkpoint(ckpt_dir: Path, objective: nn.Module, opt: torch.optim.Optimizer, state: dict, d: dist.Dist,
-                     best: bool) -> None:
-    rng = dist.gather_objects(d, torch.get_rng_state().numpy().tobytes().hex())
-    if not d.is_main:
-        dist.barrier(d)
-        return
-    new, cur, old = ckpt_dir / "ckpt.new", ckpt_dir / "ckpt", ckpt_dir / "ckpt.old"
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in objective.state_dict().items()}
-    artifacts.save_tensors(new / "last.safetensors", weights)
-    if best:
-        artifacts.save_tensors(new / "best.safetensors", weights)
-    elif (_current(ckpt_dir) / "best.safetensors").exists():
-        shutil.copyfile(_current(ckpt_dir) / "best.safetensors", new / "best.safetensors")
-    tensors, opt_meta = _optimizer_to_tensors(opt)
-    artifacts.save_tensors(new / "optimizer.safetensors", tensors)
-    artifacts.write_json(new / "state.json", {**state, "optimizer": opt_meta, "rng": rng, "world": d.world})
-    if cur.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(cur, old)
-    os.replace(new, cur)
-    shutil.rmtree(old, ignore_errors=True)
-    dist.barrier(d)
-
-
-def _load_checkpoint(ckpt_dir: Path, objective: nn.Module, opt: torch.optim.Optimizer, d: dist.Dist) -> dict | None:
-    folder = _current(ckpt_dir)
-    if not (folder / "state.json").exists():
-        return None
-    state = artifacts.read_json(folder / "state.json")
-    if state.get("world") != d.world:
-        raise artifacts.ArtifactError(f"{folder}: checkpoint was written by {state.get('world')} process(es); "
-                                      f"resume with the same number (now {d.world})")
-    weights, _ = artifacts.load_tensors(folder / "last.safetensors")
-    objective.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()}, strict=True)
-    tensors, _ = artifacts.load_tensors(folder / "optimizer.safetensors")
-    _optimizer_from_tensors(opt, tensors, state.pop("optimizer"))
-    torch.set_rng_state(torch.from_numpy(np.frombuffer(bytes.fromhex(state.pop("rng")[d.rank]), dtype=np.uint8).copy()))
-    state.pop("world")
-    return state
-
-
-def _optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for idx, slots in sd["state"].items():
-        for key, value in slots.items():
-            if torch.is_tensor(value):
-                tensors[f"{idx}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{idx}.{key}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, np.ndarray], meta: dict) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = torch.as_tensor(value)
-    for name, value in meta["scalars"].items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = value
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

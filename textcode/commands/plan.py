@@ -1,0 +1,53 @@
+"""Command `plan`: write Make's run plan from the YAML configs: the runs of each stage and what each reads.
+
+Make cannot read YAML, and a run's inputs follow from its settings: a fine-tune reads the domain's
+codes or text embeddings as its `finetune.item_embedding` kind says (textcode.rec.item_embedding), and
+a pre-trained model when `finetune.init` is pretrained (the pre-training run `finetune.pretrained`);
+a pre-training run reads the domains `pretrain.domains` lists. So adding a domain (configs/domains/)
+or a run (configs/runs/<stage>/) needs no make edit: make remakes this file when a config changes.
+Overrides given with SET are not seen here; `textcode finetune` refuses a pre-trained model of
+another run than its resolved config names.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from textcode.core import artifacts
+from textcode.core.settings import layers_for, resolve
+
+# the stages whose runs make builds (configs/runs/<stage>/<run>.yaml)
+RUN_STAGES = ("pretrain", "finetune", "baseline", "train-generator")
+
+
+def runs(configs: Path, stage: str) -> list[str]:
+    return sorted(p.stem for p in (configs / "runs" / stage).glob("*.yaml"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="textcode plan", description=__doc__)
+    p.add_argument("--configs", default="configs")
+    p.add_argument("--out", required=True, help="Make fragment to write, e.g. artifacts/plan.mk")
+    args = p.parse_args(argv)
+    from textcode.rec.item_embedding import (
+        embedding_class,  # torch: only when the configs changed
+    )
+
+    configs = Path(args.configs)
+    domains = sorted(p.stem for p in (configs / "domains").glob("*.yaml"))
+    lines = [f"{stage.upper().replace('-', '_')}_RUNS := {' '.join(runs(configs, stage))}\n" for stage in RUN_STAGES]
+    for run in runs(configs, "pretrain"):
+        settings, _ = resolve(layers_for(configs, f"pretrain.{run}", None), f"pretrain.{run}")
+        lines.append(f"INPUT_DOMAINS.pretrain.{run} := {' '.join(settings.pretrain.domains)}\n")
+    for domain in domains:
+        for run in runs(configs, "finetune"):
+            job = f"finetune.{run}"
+            settings, _ = resolve(layers_for(configs, job, domain), job)
+            ft = settings.finetune
+            reads = embedding_class(ft.item_embedding, f"{configs}/runs/finetune/{run}.yaml finetune.item_embedding").reads
+            lines.append(f"FT_READS.{domain}.{run} := {reads or ''}\n")
+            if ft.init == "pretrained":
+                lines.append(f"FT_PRETRAINED.{domain}.{run} := {ft.pretrained}\n")
+    text = "# written by `textcode plan` from the YAML configs; do not edit\n" + "".join(lines)
+    artifacts.write_text(args.out, text)
+    return 0
