@@ -49,9 +49,10 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     import torch
 
     from textcode.core import artifacts
-    from textcode.data.batching import iterate, make_windows
+    from textcode.data.batching import iterate
     from textcode.data.domain import Domain
     from textcode.data.split import leave_one_out
+    from textcode.data.windows import cut_from_end
     from textcode.eval.evaluation import evaluate
     from textcode.rec.config import SASRecConfig
     from textcode.rec.item_embedding import CodeItemEmbedding
@@ -68,7 +69,7 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     codes = artifacts.load_npy(art / "Scientific" / "codes" / "codes.npy", mmap=False)
     cfg = SASRecConfig(hidden=hidden)
     model = SequenceEncoder(cfg, CodeItemEmbedding(torch.as_tensor(codes.astype(np.int64)), 256, hidden))
-    windows = make_windows(split.train_offsets, split.train_items, cfg.max_len)
+    windows = cut_from_end(split.train_offsets, split.train_items, cfg.max_len)
     memory["setup"] = _rss_mb()  # + pyarrow, the tables, the split, the codes, the model
     tc = TrainConfig(epochs=epochs, batch_size=batch_size, max_batch_tokens=max_tokens, lr=1e-3, patience=0,
                      precision=precision, mmap_threshold_mb=mmap_threshold_mb)

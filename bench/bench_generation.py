@@ -48,7 +48,8 @@ def train_worker(length: int) -> dict:
     n = WINDOWS[length]
 
     def windows(k: int) -> Windows:
-        return Windows(rng.integers(0, N_ITEMS, (k, length)), np.full(k, length), np.arange(k))
+        starts = np.arange(k, dtype=np.int64) * length
+        return Windows(rng.integers(0, N_ITEMS, k * length), starts, starts + length, length, np.arange(k))
 
     split = WindowSplit(windows(n), windows(64), windows(64), UserSplit(np.arange(1), np.arange(1), np.arange(1)))
     torch.manual_seed(0)

@@ -45,7 +45,7 @@ def window_events(source: Domain, windows: Windows, name: str, min_length: int) 
 
     Leave-one-out on a pseudo-user tests that item with everything the user did before it, so the
     test scores every window's last item (as often as a generator's evaluation windows, each
-    with its full history). Windows must be the disjoint chunks of `cut` with stride = length, which
+    with its full history). Windows must be the disjoint chunks of `cut_chunks` with stride = length, which
     is checked against the source sequence. Returns the domain (ids `<user>#w<chunk>`) and the
     source user index of each pseudo-user, for intervals that resample users.
     """
@@ -54,10 +54,10 @@ def window_events(source: Domain, windows: Windows, name: str, min_length: int) 
     for i in range(len(windows)):
         u = int(windows.users[i])
         k = chunk[u] = chunk.get(u, -1) + 1
-        seq = source.sequence(u)
+        seq, window = source.sequence(u), windows.window(i)
         start = k * windows.length
-        end = start + int(windows.lengths[i])
-        if not np.array_equal(seq[start:end], windows.window(i)):
+        end = start + len(window)
+        if not np.array_equal(seq[start:end], window):
             raise DataError(name, f"window {i} is not chunk {k} of user {source.user_ids[u]}'s sequence "
                                   f"(window events need disjoint chunks of length {windows.length})")
         if end >= min_length:

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from textcode.data.batching import Batch, iterate, make_windows
+from textcode.data.batching import Batch, iterate
+from textcode.data.windows import cut_from_end
 from textcode.rec.config import SASRecConfig
 from textcode.rec.item_embedding import CodeItemEmbedding
 from textcode.rec.objectives import Contrastive
@@ -93,7 +94,7 @@ def _train(d: dist.Dist, ckpt, kill_at: tuple[int, int] | None = None) -> tuple[
             m.p = 0.3
     rng = np.random.default_rng(0)
     offsets = np.concatenate([[0], np.cumsum(rng.integers(3, 9, size=40))])
-    windows = make_windows(offsets, rng.integers(0, I, size=offsets[-1]), max_len=T)
+    windows = cut_from_end(offsets, rng.integers(0, I, size=offsets[-1]), max_len=T)
     cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-2, patience=0, seed=1, checkpoint_every=3, precision="fp32")
 
     def batches(epoch):

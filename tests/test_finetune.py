@@ -4,7 +4,8 @@ the hardened permutation towards a planted one), and phase 2 trains only what it
 import numpy as np
 import torch
 
-from textcode.data.batching import iterate, make_windows
+from textcode.data.batching import iterate
+from textcode.data.windows import cut_from_end
 from textcode.rec.config import FinetuneConfig, SASRecConfig
 from textcode.rec.finetune import learn_permutation, trainable
 from textcode.rec.item_embedding import CodeItemEmbedding
@@ -29,7 +30,7 @@ def _data():
             seq.append(successor[seq[-1]])
         seqs.append(np.asarray(seq))
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])])
-    return make_windows(offsets, np.concatenate(seqs), max_len=10)
+    return cut_from_end(offsets, np.concatenate(seqs), max_len=10)
 
 
 def _codes():

@@ -14,10 +14,8 @@ from textcode.gen.metrics import (
 
 
 def windows(seqs, L=6):
-    items = np.full((len(seqs), L), -1)
-    for i, s in enumerate(seqs):
-        items[i, :len(s)] = s
-    return Windows(items, np.array([len(s) for s in seqs]), np.arange(len(seqs)))
+    ends = np.cumsum([len(s) for s in seqs])
+    return Windows(np.concatenate(seqs), ends - [len(s) for s in seqs], ends, L, np.arange(len(seqs)))
 
 
 def test_js_divergence_bounds_and_symmetry():

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from textcode.data.config import WindowConfig
 from textcode.data.domain import from_sequences
-from textcode.data.windows import make_windows
+from textcode.data.windows import split_windows
 from textcode.gen import train as gentrain
 from textcode.gen.config import (
     DiscriminatorConfig,
@@ -14,7 +15,6 @@ from textcode.gen.config import (
     PriorTrainConfig,
     QuantizerConfig,
     SeqAEConfig,
-    WindowConfig,
 )
 from textcode.gen.discriminator import SequenceDiscriminator
 from textcode.gen.prior import CodePrior, SlotLayout
@@ -37,7 +37,7 @@ def split():
     rng = np.random.default_rng(0)
     d = from_sequences("toy", [str(i) for i in range(30)], None, [f"u{i}" for i in range(60)],
                        [rng.integers(0, 30, rng.integers(2, 12)) for _ in range(60)])
-    return make_windows(d, WindowConfig(length=8, valid_fraction=0.2, test_fraction=0.2), seed=0)
+    return split_windows(d, WindowConfig(length=8, valid_fraction=0.2, test_fraction=0.2), seed=0)
 
 
 def fresh(seed=0):
@@ -101,7 +101,7 @@ def test_the_generators_train_as_their_own_loop_did(split, tmp_path):
     assert [row["valid"]["ce"] for row in result.history] == pytest.approx([3.4982567082590132, 3.440885148831268],
                                                                           rel=1e-5)
     assert result.steps == 14
-    data = {s: CodeData(getattr(split, s).lengths, encode_codes(model, getattr(split, s), 16)) for s in ("train", "valid")}
+    data = {s: CodeData(getattr(split, s).lengths(), encode_codes(model, getattr(split, s), 16)) for s in ("train", "valid")}
     torch.manual_seed(0)
     prior = CodePrior(PriorConfig(d_model=16, n_layers=1, n_heads=2), SlotLayout(8, MODEL.quantized_levels), 2, 8)
     result = train_prior(prior, data["train"], data["valid"], PriorTrainConfig(batch_size=8, epochs=2),
@@ -131,8 +131,8 @@ def test_training_keeps_the_best_validated_weights(split, tmp_path):
 def test_prior_trains_on_the_generator_codes(split, tmp_path):
     model, _ = fresh()
     model.train()
-    model(torch.from_numpy(split.train.items.clip(0)), torch.from_numpy(split.train.lengths))  # init codebooks
-    data = {s: CodeData(getattr(split, s).lengths, encode_codes(model, getattr(split, s), 16)) for s in ("train", "valid")}
+    model(torch.from_numpy(split.train.padded().clip(0)), torch.from_numpy(split.train.lengths()))  # init codebooks
+    data = {s: CodeData(getattr(split, s).lengths(), encode_codes(model, getattr(split, s), 16)) for s in ("train", "valid")}
     prior = CodePrior(PriorConfig(d_model=16, n_layers=1, n_heads=2), SlotLayout(8, MODEL.quantized_levels), 2, 8)
     result = train_prior(prior, data["train"], data["valid"], PriorTrainConfig(batch_size=8, epochs=2), tmp_path, seed=0)
     nll = [h["valid"]["nll_per_token"] for h in result.history]
@@ -145,11 +145,11 @@ def test_chunked_evaluation_matches_the_forward_pass(split, monkeypatch):
 
     model, _ = fresh()
     model.train()
-    model(torch.from_numpy(split.train.items.clip(0)), torch.from_numpy(split.train.lengths))
+    model(torch.from_numpy(split.train.padded().clip(0)), torch.from_numpy(split.train.lengths()))
     model.eval()
     monkeypatch.setattr(gentrain, "LOGIT_CHUNK", 7)  # many chunks, one of them partial
     rec = gentrain.reconstruct(model, split.valid, batch_size=5)
-    items, lengths = torch.from_numpy(split.valid.items), torch.from_numpy(split.valid.lengths)
+    items, lengths = torch.from_numpy(split.valid.padded()), torch.from_numpy(split.valid.lengths())
     with torch.no_grad():
         logits, _, _ = model(items, lengths)
     targets = items[items >= 0]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from textcode.data.batching import iterate, make_windows
+from textcode.data.batching import iterate
+from textcode.data.windows import cut_from_end
 from textcode.rec.config import SASRecConfig
 from textcode.rec.item_embedding import CodeItemEmbedding
 from textcode.rec.objectives import Contrastive, NextItemCE
@@ -24,7 +25,7 @@ def _setup(objective_kind: str):
     lengths = rng.integers(3, 12, size=40)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     items = rng.integers(0, 25, size=offsets[-1])
-    windows = make_windows(offsets, items, max_len=6)
+    windows = cut_from_end(offsets, items, max_len=6)
     codes = torch.as_tensor(rng.integers(0, 8, size=(25, 4)))
     cfg = SASRecConfig(n_layers=1, n_heads=1, hidden=8, ffn=16, dropout=0.3, max_len=6)
     model = SequenceEncoder(cfg, CodeItemEmbedding(codes, 8, 8))

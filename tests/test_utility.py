@@ -11,11 +11,11 @@ from experiments.commands import evaluate_utility
 from experiments.utility_data import augmented, filtered, window_events, windows_domain
 from textcode.commands import baseline
 from textcode.core import artifacts
+from textcode.data.config import WindowConfig
 from textcode.data.domain import Domain, from_sequences
 from textcode.data.errors import DataError
-from textcode.data.windows import cut, make_windows
+from textcode.data.windows import cut_chunks, split_windows
 from textcode.eval.bootstrap import bootstrap_ci, share_ci
-from textcode.gen.config import WindowConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ["--domain", "demo-movielens", "--configs", str(ROOT / "configs")]
@@ -29,7 +29,7 @@ def toy(n_users=40, n_items=30, seed=0, name="toy"):
 
 def test_every_utility_domain_keeps_the_source_item_table():
     src = toy()
-    split = make_windows(src, WindowConfig(length=8), seed=0)
+    split = split_windows(src, WindowConfig(length=8), seed=0)
     real = windows_domain(src, split.train, "real", n=10, min_length=3, seed=0)
     test, _ = window_events(src, split.test, "test", min_length=3)
     for d in (real, test, filtered(real, 5, "f"), augmented(src, real, "aug", 3)):
@@ -47,7 +47,7 @@ def test_every_utility_domain_keeps_the_source_item_table():
 def test_window_events_test_every_held_out_window_with_its_users_history():
     src = from_sequences("s", [str(i) for i in range(20)], None, ["a", "b", "c"],
                          [list(range(10)), [1, 2], list(range(19, 5, -1))])  # 10, 2 and 14 items
-    held_out = cut(src, np.arange(3), length=4, stride=4, min_length=2)
+    held_out = cut_chunks(src, np.arange(3), length=4, stride=4, min_length=2)
     events, owners = window_events(src, held_out, "ev", min_length=3)
     # a: chunks end at 4, 8, 10; b: its only chunk (2 items) is too short to test; c: 4, 8, 12, 14
     assert list(events.user_ids) == ["a#w0", "a#w1", "a#w2", "c#w0", "c#w1", "c#w2", "c#w3"]
@@ -155,7 +155,7 @@ def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_e
     from experiments.utility_data import EVENT_USERS
 
     src = toy(n_users=200, seed=3, name="real")  # 20 test users with several windows each
-    events, owners = window_events(src, make_windows(src, WindowConfig(length=4), seed=0).test, "real-test-windows", 3)
+    events, owners = window_events(src, split_windows(src, WindowConfig(length=4), seed=0).test, "real-test-windows", 3)
     with artifacts.OutputFolder(tmp_path / "events", "utility-data", {}) as out:
         events.save(out)
         artifacts.save_npy(out.path(EVENT_USERS), owners)

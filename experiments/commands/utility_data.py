@@ -25,9 +25,9 @@ from experiments.utility_data import (
 from textcode.commands import common
 from textcode.core import artifacts
 from textcode.core.config import build
+from textcode.data.config import WindowConfig
 from textcode.data.domain import Domain
-from textcode.data.windows import make_windows
-from textcode.gen.config import WindowConfig
+from textcode.data.windows import split_windows
 
 log = logging.getLogger("utility-data")
 MIN_LENGTH = 3  # leave-one-out keeps two items for validation and test
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         generator = common.input_path(args, "generator", f"for --kind {args.kind}")
         inputs["generator"] = generator
         gen_cfg = artifacts.read_manifest(generator)["config"]
-        split = make_windows(source, build(WindowConfig, gen_cfg["windows"], prefix="windows."), gen_cfg["seed"])
+        split = split_windows(source, build(WindowConfig, gen_cfg["windows"], prefix="windows."), gen_cfg["seed"])
         if args.kind == "real-train":
             n = len(split.test) if args.like_test else args.n
             domain = windows_domain(source, split.train, f"{source.name}-real-windows", n, MIN_LENGTH, gen_cfg["seed"])

@@ -14,9 +14,10 @@ from textcode.commands import common
 from textcode.core import artifacts
 from textcode.core.config import build
 from textcode.core.settings import section
+from textcode.data.config import WindowConfig
 from textcode.data.domain import Domain
-from textcode.data.windows import make_windows
-from textcode.gen.config import GenEvalConfig, WindowConfig
+from textcode.data.windows import split_windows
+from textcode.gen.config import GenEvalConfig
 from textcode.gen.metrics import (
     codebook_usage,
     reconstruction_summary,
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     gen_manifest = artifacts.read_manifest(generator)
     win_cfg = build(WindowConfig, gen_manifest["config"]["windows"], prefix="windows.")
     domain = Domain.load(prepared)
-    split = make_windows(domain, win_cfg, gen_manifest["config"]["seed"])
+    split = split_windows(domain, win_cfg, gen_manifest["config"]["seed"])
     model = load_autoencoder(generator)
     inputs = {"prepared": prepared, "generator": generator}
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.prior:
             prior_path = common.input_path(args, "prior")
             inputs["prior"] = prior_path
-            metrics["prior"] = {"test": prior_nll(load_prior(prior_path), CodeData(split.test.lengths, test_codes), ev.batch_size)}
+            metrics["prior"] = {"test": prior_nll(load_prior(prior_path), CodeData(split.test.lengths(), test_codes), ev.batch_size)}
     if args.samples:
         samples_path = common.input_path(args, "samples")
         inputs["samples"] = samples_path

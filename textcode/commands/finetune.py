@@ -14,9 +14,9 @@ from textcode.commands import common
 from textcode.core import artifacts, model_folder
 from textcode.core.config import ConfigError
 from textcode.core.settings import section
-from textcode.data.batching import make_windows
 from textcode.data.domain import Domain
 from textcode.data.split import leave_one_out
+from textcode.data.windows import cut_from_end
 from textcode.rec import sasrec
 from textcode.rec.config import FinetuneConfig, SASRecConfig
 from textcode.rec.finetune import build_model, item_embedding_kind, run
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in arrays and len(arrays[name]) != domain.n_items:
             raise artifacts.ArtifactError(f"{inputs[name]}: {len(arrays[name])} rows for {domain.n_items} items of {prepared}")
     model = build_model(model_cfg, ft, domain.n_items, DomainInputs(**arrays), pretrained).to(d.device)
-    windows = make_windows(split.train_offsets, split.train_items, model.cfg.max_len)
+    windows = cut_from_end(split.train_offsets, split.train_items, model.cfg.max_len)
     log.info("%s: %d training windows, %d targets, %d items; %s", domain.name, len(windows), windows.n_targets(),
              domain.n_items, cfg.get("run") or "finetune")
     out = artifacts.OutputFolder(args.out, "finetune", cfg, inputs, resume=True)

@@ -16,9 +16,10 @@ from textcode.commands import common
 from textcode.core import artifacts
 from textcode.core.config import build
 from textcode.core.settings import section
+from textcode.data.config import WindowConfig
 from textcode.data.domain import Domain
-from textcode.data.windows import make_windows
-from textcode.gen.config import GenerateConfig, WindowConfig
+from textcode.data.windows import split_windows
+from textcode.gen.config import GenerateConfig
 from textcode.gen.prior import load_prior
 from textcode.gen.rsvq import load_autoencoder
 from textcode.gen.sampling import (
@@ -40,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     gen_manifest = artifacts.read_manifest(generator)
     win_cfg = build(WindowConfig, gen_manifest["config"]["windows"], prefix="windows.")
     domain = Domain.load(prepared)
-    split = make_windows(domain, win_cfg, gen_manifest["config"]["seed"])
+    split = split_windows(domain, win_cfg, gen_manifest["config"]["seed"])
     n = gen_cfg.n_sequences or len(split.test)
     inputs = {"prepared": prepared, "generator": generator}
     start = time.perf_counter()
     if model.cfg.bottleneck == "gauss":
-        seqs = sample_from_gaussian(model, split.train.lengths, n, gen_cfg, cfg["seed"])
+        seqs = sample_from_gaussian(model, split.train.lengths(), n, gen_cfg, cfg["seed"])
     else:
         prior_path = common.input_path(args, "prior", "to sample an autoencoder with discrete codes")
         inputs["prior"] = prior_path

@@ -15,9 +15,10 @@ import shutil
 from textcode.commands import common
 from textcode.core import artifacts
 from textcode.core.settings import section
+from textcode.data.config import WindowConfig
 from textcode.data.domain import Domain
-from textcode.data.windows import make_windows
-from textcode.gen.config import GeneratorSettings, WindowConfig
+from textcode.data.windows import split_windows
+from textcode.gen.config import GeneratorSettings
 from textcode.gen.discriminator import SequenceDiscriminator
 from textcode.gen.rsvq import SeqAutoencoder, save_autoencoder
 from textcode.gen.train import train_autoencoder
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = section(cfg, "generator", GeneratorSettings)
     prepared = common.input_path(args, "prepared")
     domain = Domain.load(prepared)
-    split = make_windows(domain, win_cfg, cfg["seed"])
+    split = split_windows(domain, win_cfg, cfg["seed"])
     log.info("%s: windows of %d: %s", domain.name, win_cfg.length, split.summary())
     model = SeqAutoencoder(gen.model, domain.n_items, win_cfg.length)
     disc = SequenceDiscriminator(gen.discriminator, gen.model.d_item) if gen.train.adversary else None

@@ -17,9 +17,10 @@ from textcode.commands import common
 from textcode.core import artifacts
 from textcode.core.config import build
 from textcode.core.settings import section
+from textcode.data.config import WindowConfig
 from textcode.data.domain import Domain
-from textcode.data.windows import make_windows
-from textcode.gen.config import PriorSettings, WindowConfig
+from textcode.data.windows import split_windows
+from textcode.gen.config import PriorSettings
 from textcode.gen.prior import CodePrior, SlotLayout, save_prior
 from textcode.gen.rsvq import load_autoencoder
 from textcode.gen.train import CodeData, encode_codes, prior_nll, train_prior
@@ -41,13 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     win_cfg = build(WindowConfig, gen_manifest["config"]["windows"], prefix="windows.")
     seed = gen_manifest["config"]["seed"]
     domain = Domain.load(prepared)
-    split = make_windows(domain, win_cfg, seed)
+    split = split_windows(domain, win_cfg, seed)
     eval_bs = prior_cfg.train.eval_batch_size
-    data = {side: CodeData(getattr(split, side).lengths, encode_codes(model, getattr(split, side), eval_bs))
+    data = {side: CodeData(getattr(split, side).lengths(), encode_codes(model, getattr(split, side), eval_bs))
             for side in ("train", "valid")}
     q = model.cfg.quantizer
     prior = CodePrior(prior_cfg.model, SlotLayout(win_cfg.length, model.cfg.quantized_levels), q.n_codebooks, q.codebook_size)
-    prior.set_length_distribution(torch.from_numpy(split.train.lengths))
+    prior.set_length_distribution(torch.from_numpy(split.train.lengths()))
     log.info("prior over %d slots x %d codes (+ length), %d training windows", prior.layout.max_slots, q.n_codebooks,
              len(split.train))
     with artifacts.OutputFolder(args.out, "train-prior", cfg, {"prepared": prepared, "generator": generator},

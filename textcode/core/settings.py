@@ -19,14 +19,13 @@ from textcode.core.config import (
     merge_layers,
     to_dict,
 )
-from textcode.data.config import SourceConfig
+from textcode.data.config import SourceConfig, WindowConfig
 from textcode.eval.config import EvaluateConfig, ReportConfig
 from textcode.gen.config import (
     GenerateConfig,
     GeneratorSettings,
     GenEvalConfig,
     PriorSettings,
-    WindowConfig,
 )
 from textcode.rec.config import (
     CodesConfig,

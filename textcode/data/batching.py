@@ -1,12 +1,8 @@
-"""Training windows and dynamically padded batches for sequence models.
+"""Dynamically padded batches of next-item training windows (textcode.data.windows.cut_from_end).
 
-Every position of a training sequence is a training example (input s[t], target s[t+1]),
-so one pass over a window trains on all its prefixes at once, instead of materialising one
-row per prefix padded to 50 as RecBole does. Sequences longer than `max_len + 1` are cut
-into windows from the end, so every target is trained exactly once per epoch.
-
-Batches are padded only to their own longest window: windows are bucketed by length
-before shuffling, which keeps padding small when the mean history is 4-6 items.
+Every position of a window is a training example (input s[t], target s[t+1]). Batches are
+padded only to their own longest window: windows are bucketed by length before shuffling,
+which keeps padding small when the mean history is 4-6 items.
 """
 from __future__ import annotations
 
@@ -16,55 +12,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-
-@dataclasses.dataclass(frozen=True)
-class Windows:
-    """Training windows over a CSR of sequences; window w is items[starts[w]:ends[w]]."""
-
-    items: np.ndarray  # (N,) int, the flat sequences
-    starts: np.ndarray  # (W,) int64
-    ends: np.ndarray  # (W,) int64, exclusive; each window has >= 2 items (>= 1 target)
-    domain: np.ndarray | None = None  # (W,) int16: which domain a window belongs to (mixed-domain pretraining)
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def lengths(self) -> np.ndarray:
-        return self.ends - self.starts
-
-    def n_targets(self) -> int:
-        return int((self.lengths() - 1).sum())
-
-
-def make_windows(offsets: np.ndarray, items: np.ndarray, max_len: int) -> Windows:
-    """Cut each sequence (CSR `offsets` over `items`) into windows of at most max_len + 1 items.
-
-    Window ends are counted back from the sequence end in steps of max_len, so consecutive
-    windows share one item (the last input of one is the first of the next) and every
-    position t >= 1 of a sequence is a target in exactly one window.
-    """
-    starts, ends = [], []
-    for lo, hi in zip(offsets[:-1], offsets[1:]):
-        end = int(hi)
-        while end - lo >= 2:
-            start = max(int(lo), end - max_len - 1)
-            starts.append(start)
-            ends.append(end)
-            end = start + 1
-    return Windows(items, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64))
-
-
-def concat_windows(parts: Sequence[Windows], item_offsets: Sequence[int]) -> Windows:
-    """Merge windows of several domains into one global item space (item ids shifted by offset)."""
-    items, starts, ends, dom = [], [], [], []
-    base = 0
-    for d, (w, shift) in enumerate(zip(parts, item_offsets)):
-        items.append(w.items.astype(np.int64) + shift)
-        starts.append(w.starts + base)
-        ends.append(w.ends + base)
-        dom.append(np.full(len(w), d, dtype=np.int16))
-        base += len(w.items)
-    return Windows(np.concatenate(items), np.concatenate(starts), np.concatenate(ends), np.concatenate(dom))
+from textcode.data.windows import Windows
 
 
 @dataclasses.dataclass

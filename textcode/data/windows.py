@@ -1,50 +1,122 @@
-"""Fixed-length windows of item sequences, with a held-out split of users (or sessions).
+"""Windows of item sequences: the one type, and the two ways sequences are cut into it.
 
-The split is made on users first (seeded), then each side is cut into windows, so no window
-and no interaction crosses it. Evaluation windows are non-overlapping chunks of length L
-(every held-out interaction is counted once); training windows may overlap (`train_stride`).
-A window shorter than L (a user's tail, a short session) is left-aligned and padded with -1;
-its true length travels beside it, and models never see or predict the padding.
+A `Windows` is a CSR view: window w is `items[starts[w]:ends[w]]` of a flat item array (a
+domain's, or a split's training part), so cutting copies no items and windows may overlap.
+
+- `cut_from_end` (next-item training of the recommenders): every position of a training sequence is
+  a training example (input s[t], target s[t+1]), so one pass over a window trains on all its
+  prefixes at once, instead of materialising one row per prefix padded to 50 as RecBole does.
+  Sequences longer than `max_len + 1` are cut into windows from the end, so every target is trained
+  exactly once per epoch.
+- `cut_chunks` (the generators): fixed-length windows of L items from each sequence's start, with a
+  stride. `split_windows` splits users (or sessions) first (seeded), then cuts each side, so no
+  window and no interaction crosses the split. Evaluation windows are non-overlapping chunks of
+  length L (every held-out interaction is counted once); training windows may overlap
+  (`train_stride`). The generators see windows through `padded()`: a window shorter than L (a
+  user's tail, a short session) is left-aligned and padded with -1; its true length travels beside
+  it, and models never see or predict the padding.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 import numpy as np
 
+from textcode.data.config import WindowConfig
 from textcode.data.domain import Domain
 from textcode.data.errors import DataError
-from textcode.gen.config import WindowConfig
 
 PAD = -1
 
 
 @dataclasses.dataclass(frozen=True)
 class Windows:
-    items: np.ndarray  # (W, L) int64, PAD after each window's length
-    lengths: np.ndarray  # (W,) int64, in [min_length, L]
-    users: np.ndarray  # (W,) int64: the source user (or session) of each window
+    """Windows over a CSR of sequences; window w is items[starts[w]:ends[w]]."""
+
+    items: np.ndarray  # (N,) int, the flat sequences
+    starts: np.ndarray  # (W,) int64
+    ends: np.ndarray  # (W,) int64, exclusive
+    length: int  # the most items a window holds (L; max_len + 1 from the end): the width of `padded()`
+    users: np.ndarray  # (W,) int64: the source user (or session, or sequence) of each window
+    domain: np.ndarray | None = None  # (W,) int16: which domain a window belongs to (mixed-domain pretraining)
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        return len(self.starts)
 
-    @property
-    def length(self) -> int:
-        return self.items.shape[1]
+    def lengths(self) -> np.ndarray:
+        return self.ends - self.starts
+
+    def n_targets(self) -> int:
+        return int((self.lengths() - 1).sum())
 
     def window(self, i: int) -> np.ndarray:
-        return self.items[i, :self.lengths[i]]
+        return self.items[self.starts[i]:self.ends[i]]
 
     def sequences(self) -> list[np.ndarray]:
         return [self.window(i) for i in range(len(self))]
 
     def flat_items(self) -> np.ndarray:
-        """Every non-padding item, window by window."""
-        return self.items[self.items != PAD]
+        """Every window's items, window by window."""
+        lengths = self.lengths()
+        first = np.cumsum(lengths) - lengths  # where each window begins in the output
+        return self.items[np.repeat(self.starts - first, lengths) + np.arange(int(lengths.sum()))]
+
+    def padded(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(len(rows), length) int64: the windows `rows` (all by default), left-aligned, PAD after each one's length."""
+        rows = np.arange(len(self)) if rows is None else rows
+        pos = np.arange(self.length)
+        valid = pos[None, :] < self.lengths()[rows][:, None]  # (B, L)
+        src = np.where(valid, self.starts[rows][:, None] + pos[None, :], 0)
+        return np.where(valid, self.items[src], PAD).astype(np.int64)
 
     def subset(self, rows: np.ndarray) -> "Windows":
-        return Windows(self.items[rows], self.lengths[rows], self.users[rows])
+        return Windows(self.items, self.starts[rows], self.ends[rows], self.length, self.users[rows],
+                       None if self.domain is None else self.domain[rows])
 
+
+# ----------------------------------------------------------------------------- next-item training
+
+def cut_from_end(offsets: np.ndarray, items: np.ndarray, max_len: int) -> Windows:
+    """Cut each sequence (CSR `offsets` over `items`) into windows of at most max_len + 1 items.
+
+    Window ends are counted back from the sequence end in steps of max_len, so consecutive
+    windows share one item (the last input of one is the first of the next) and every
+    position t >= 1 of a sequence is a target in exactly one window. Sequences of one item
+    give no window.
+    """
+    starts, ends, owners = [], [], []
+    for seq, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
+        end = int(hi)
+        while end - lo >= 2:
+            start = max(int(lo), end - max_len - 1)
+            starts.append(start)
+            ends.append(end)
+            owners.append(seq)
+            end = start + 1
+    return Windows(items, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), max_len + 1,
+                   np.asarray(owners, dtype=np.int64))
+
+
+def concat_windows(parts: Sequence[Windows], item_offsets: Sequence[int]) -> Windows:
+    """Merge windows of several domains into one global item space (item ids shifted by offset).
+
+    `users` stay each domain's own indices; `domain` says which domain a window belongs to.
+    """
+    items, starts, ends, users, dom = [], [], [], [], []
+    base = 0
+    for d, (w, shift) in enumerate(zip(parts, item_offsets)):
+        items.append(w.items.astype(np.int64) + shift)
+        starts.append(w.starts + base)
+        ends.append(w.ends + base)
+        users.append(w.users)
+        dom.append(np.full(len(w), d, dtype=np.int16))
+        base += len(w.items)
+    return Windows(np.concatenate(items), np.concatenate(starts), np.concatenate(ends), max(w.length for w in parts),
+                   np.concatenate(users), np.concatenate(dom))
+
+
+# ----------------------------------------------------------------------------- generation
 
 @dataclasses.dataclass(frozen=True)
 class UserSplit:
@@ -78,30 +150,29 @@ def split_users(domain: Domain, cfg: WindowConfig, seed: int) -> UserSplit:
     return UserSplit(np.sort(train), np.sort(valid), np.sort(test))
 
 
-def cut(domain: Domain, users: np.ndarray, length: int, stride: int, min_length: int, drop_last: int = 0) -> Windows:
+def cut_chunks(domain: Domain, users: np.ndarray, length: int, stride: int, min_length: int,
+               drop_last: int = 0) -> Windows:
     """Windows of `length` starting every `stride` items of each user's sequence (minus its last `drop_last`).
 
     A user's windows stop at the first one that reaches the end of the sequence, so with
     stride == length they are disjoint chunks whose last one may be short.
     """
-    rows, lens, owners = [], [], []
+    starts, ends, owners = [], [], []
     for u in users:
-        seq = domain.sequence(int(u))
-        seq = seq[:max(len(seq) - drop_last, 0)]
-        start = 0
-        while start < len(seq):
-            piece = seq[start:start + length]
-            if len(piece) >= min_length:
-                rows.append(piece)
-                lens.append(len(piece))
+        lo, hi = int(domain.offsets[u]), int(domain.offsets[u + 1])
+        hi = max(hi - drop_last, lo)
+        start = lo
+        while start < hi:
+            end = min(start + length, hi)
+            if end - start >= min_length:
+                starts.append(start)
+                ends.append(end)
                 owners.append(u)
-            if start + length >= len(seq):
+            if start + length >= hi:
                 break
             start += stride
-    items = np.full((len(rows), length), PAD, dtype=np.int64)
-    for i, piece in enumerate(rows):
-        items[i, :len(piece)] = piece
-    return Windows(items, np.asarray(lens, dtype=np.int64), np.asarray(owners, dtype=np.int64))
+    return Windows(domain.items, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), length,
+                   np.asarray(owners, dtype=np.int64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,19 +186,21 @@ class WindowSplit:
         out = {}
         for side in ("train", "valid", "test"):
             w: Windows = getattr(self, side)
+            lengths = w.lengths()
             out[side] = {"users": int(len(getattr(self.users, side))), "windows": len(w),
-                         "items": int(w.lengths.sum()), "full_windows": int((w.lengths == w.length).sum()),
-                         "mean_length": float(w.lengths.mean()) if len(w) else 0.0}
+                         "items": int(lengths.sum()), "full_windows": int((lengths == w.length).sum()),
+                         "mean_length": float(lengths.mean()) if len(w) else 0.0}
         return out
 
 
-def make_windows(domain: Domain, cfg: WindowConfig, seed: int) -> WindowSplit:
+def split_windows(domain: Domain, cfg: WindowConfig, seed: int) -> WindowSplit:
+    """Users split by `split_users`, each side cut by `cut_chunks` (evaluation sides with stride = length)."""
     split = split_users(domain, cfg, seed)
     stride = cfg.train_stride or cfg.length
     drop = 2 if cfg.holdout == "train_part" else 0  # leave-one-out keeps s[-2] and s[-1] for validation and test
     return WindowSplit(
-        train=cut(domain, split.train, cfg.length, stride, cfg.min_length, drop),
-        valid=cut(domain, split.valid, cfg.length, cfg.length, cfg.min_length, drop),
-        test=cut(domain, split.test, cfg.length, cfg.length, cfg.min_length, drop),
+        train=cut_chunks(domain, split.train, cfg.length, stride, cfg.min_length, drop),
+        valid=cut_chunks(domain, split.valid, cfg.length, cfg.length, cfg.min_length, drop),
+        test=cut_chunks(domain, split.test, cfg.length, cfg.length, cfg.min_length, drop),
         users=split,
     )

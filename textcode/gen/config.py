@@ -14,33 +14,6 @@ from textcode.training.config import LoopConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class WindowConfig:
-    """How sequences become fixed-length windows, and how users/sessions are held out.
-
-    Windows never cross the split: users (or sessions) are assigned to train/valid/test first,
-    then each side is cut into windows on its own.
-    """
-
-    length: int = 20  # L: window length (padding, never modelled, fills the tail of a short window)
-    train_stride: int = 0  # start-to-start distance of training windows; 0 = L (non-overlapping chunks)
-    min_length: int = 2  # drop windows shorter than this (a 1-item window has no order to model)
-    valid_fraction: float = 0.1  # of users/sessions, for model selection
-    test_fraction: float = 0.1  # of users/sessions, for every reported number
-    # random: seeded split of users; source: test = the source's own held-out sessions;
-    # train_part: like random, but only each user's leave-one-out training part s[:-2] is used, so a
-    # generator trained for augmentation never sees a recommender's validation or test items
-    holdout: Literal["random", "source", "train_part"] = "random"
-
-    def __post_init__(self) -> None:
-        if self.length < 2:
-            raise ConfigError(f"windows.length must be at least 2, got {self.length}")
-        if not 0 <= self.train_stride <= self.length:
-            raise ConfigError(f"windows.train_stride must be in [0, length], got {self.train_stride}")
-        if not (0 < self.valid_fraction < 1 and 0 < self.test_fraction < 1 and self.valid_fraction + self.test_fraction < 1):
-            raise ConfigError("windows.valid_fraction and windows.test_fraction must be in (0, 1) and sum below 1")
-
-
-@dataclasses.dataclass(frozen=True)
 class QuantizerConfig:
     """A stack of K residual codebooks (RQ-VAE): codebook k quantizes what codebooks < k left over."""
 

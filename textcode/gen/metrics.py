@@ -94,7 +94,7 @@ def sequence_metrics(sample: Sequence[np.ndarray], test: Windows, train: Windows
         train_windows = {tuple(s) for s in train.sequences()}
     if train_4grams is None:
         train_4grams = ngrams(train.sequences(), 4)
-    lengths_test = np.bincount(test.lengths, minlength=test.length + 1) / len(test)
+    lengths_test = np.bincount(test.lengths(), minlength=test.length + 1) / len(test)
     lengths_sample = np.bincount([len(s) for s in sample], minlength=test.length + 1) / len(sample)
     big_s, big_t = bigrams(sample), bigrams(test_seqs)
     shared = len(np.intersect1d(big_s, big_t, assume_unique=True))

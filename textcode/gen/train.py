@@ -60,8 +60,8 @@ def eval_order(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 def window_batch(w: Windows, rows: np.ndarray, n_levels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(items (B, T), lengths (B,)) with T the batch's longest window rounded up for the levels."""
-    lengths = torch.from_numpy(w.lengths[rows])
-    items = pad_to_level_multiple(torch.from_numpy(w.items[rows]), lengths, n_levels)
+    lengths = torch.from_numpy(w.lengths()[rows])
+    items = pad_to_level_multiple(torch.from_numpy(w.padded(rows)), lengths, n_levels)
     return items, lengths
 
 
@@ -96,10 +96,11 @@ def reconstruct(model: SeqAutoencoder, w: Windows, batch_size: int) -> dict[str,
     """Per real position of every window: the true item, its NLL and the argmax item (window-major order)."""
     model.eval()
     n_levels = model.cfg.n_levels
-    nll = np.zeros(int(w.lengths.sum()), np.float64)
+    window_lengths = w.lengths()
+    nll = np.zeros(int(window_lengths.sum()), np.float64)
     pred = np.zeros(len(nll), np.int64)
-    starts = np.concatenate([[0], np.cumsum(w.lengths)])
-    for rows in eval_order(w.lengths, batch_size):
+    starts = np.concatenate([[0], np.cumsum(window_lengths)])
+    for rows in eval_order(window_lengths, batch_size):
         items, lengths = window_batch(w, rows, n_levels)
         enc = model.encode(items, lengths)
         h = model.real_positions(model.decode_inputs(enc.inputs, lengths), lengths)  # (N, D)
@@ -110,12 +111,12 @@ def reconstruct(model: SeqAutoencoder, w: Windows, batch_size: int) -> dict[str,
             batch_nll[start:start + LOGIT_CHUNK] = F.cross_entropy(logits, targets[start:start + LOGIT_CHUNK], reduction="none").numpy()
             batch_pred[start:start + LOGIT_CHUNK] = logits.argmax(-1).numpy()
         offset = 0
-        for r, n in zip(rows, w.lengths[rows]):  # logits are row-major over the batch's real positions
+        for r, n in zip(rows, window_lengths[rows]):  # logits are row-major over the batch's real positions
             nll[starts[r]:starts[r] + n] = batch_nll[offset:offset + n]
             pred[starts[r]:starts[r] + n] = batch_pred[offset:offset + n]
             offset += n
     return {"target": w.flat_items(), "nll": nll, "pred": pred,
-            "position": np.concatenate([np.arange(n) for n in w.lengths]) if len(w) else np.zeros(0, np.int64)}
+            "position": np.concatenate([np.arange(n) for n in window_lengths]) if len(w) else np.zeros(0, np.int64)}
 
 
 @torch.no_grad()
@@ -124,7 +125,7 @@ def encode_codes(model: SeqAutoencoder, w: Windows, batch_size: int) -> dict[int
     model.eval()
     K = model.cfg.quantizer.n_codebooks
     out = {l: np.full((len(w), w.length // 2 ** l, K), -1, np.int64) for l in model.cfg.quantized_levels}
-    for rows in eval_order(w.lengths, batch_size):
+    for rows in eval_order(w.lengths(), batch_size):
         items, lengths = window_batch(w, rows, model.cfg.n_levels)
         _, codes, _ = model(items, lengths)
         for l, c in codes.items():
@@ -184,7 +185,7 @@ def train_autoencoder(model: SeqAutoencoder, disc: SequenceDiscriminator | None,
         r = reconstruct(model, windows.valid, cfg.eval_batch_size)
         return {"accuracy": float((r["pred"] == r["target"]).mean()), "ce": float(r["nll"].mean())}
 
-    result = loop.run(epoch_batches(train.lengths, cfg.batch_size, seed), step, validate, monitor="accuracy")
+    result = loop.run(epoch_batches(train.lengths(), cfg.batch_size, seed), step, validate, monitor="accuracy")
     model.eval()
     return result
 

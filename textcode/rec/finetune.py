@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from textcode.core.config import ConfigError
-from textcode.data.batching import Windows, iterate
+from textcode.data.batching import iterate
 from textcode.data.split import EvalSet
+from textcode.data.windows import Windows
 from textcode.rec import sasrec
 from textcode.rec.config import FinetuneConfig, SASRecConfig
 from textcode.rec.item_embedding import CodeItemEmbedding, DomainInputs, embedding_class

@@ -15,15 +15,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from textcode.data.batching import (
-    Windows,
-    batch_order,
-    concat_windows,
-    iterate,
-    make_windows,
-)
+from textcode.data.batching import batch_order, iterate
 from textcode.data.domain import Domain
 from textcode.data.split import EvalSet, leave_one_out
+from textcode.data.windows import Windows, concat_windows, cut_from_end
 from textcode.rec.config import PretrainConfig
 from textcode.rec.objectives import Contrastive
 from textcode.rec.sasrec import SequenceEncoder
@@ -55,7 +50,7 @@ def build_corpus(domains: Sequence[Domain], max_len: int, valid_users: int, seed
     rng = np.random.default_rng(seed)
     for dom, off in zip(domains, offsets):
         split = leave_one_out(dom)
-        parts.append(make_windows(split.train_offsets, split.train_items, max_len))
+        parts.append(cut_from_end(split.train_offsets, split.train_items, max_len))
         train.append(split.training_item_set() + off)
         keep = np.sort(rng.choice(dom.n_users, size=min(valid_users, dom.n_users), replace=False))
         valid.append(_subset(split.valid, keep))
