@@ -11,7 +11,10 @@
 SHELL := /bin/bash
 .SUFFIXES:
 .SECONDARY:          # never delete intermediate manifests
-.DELETE_ON_ERROR:
+# No .DELETE_ON_ERROR: a stage's manifest is written last and atomically, by the process that holds
+# the output's lock, so a failed recipe leaves no new manifest to delete; deleting on error removed
+# the manifest a concurrent build of the same target had just finished (its second run fails on the
+# lock, "already being built by PID ..."). results/*.json are written at the end of their commands.
 
 ART ?= artifacts
 CONFIGS ?= configs

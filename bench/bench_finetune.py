@@ -60,6 +60,7 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     from textcode.rec.sasrec import SequenceEncoder
     from textcode.runtime import distributed as dist
     from textcode.runtime.memory import release_free_memory
+    from textcode.runtime.seeding import seed_everything
     from textcode.training.config import TrainConfig
     from textcode.training.loop import fit
 
@@ -68,13 +69,14 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     split = leave_one_out(domain)
     codes = artifacts.load_npy(art / "Scientific" / "codes" / "codes.npy", mmap=False)
     cfg = SASRecConfig(hidden=hidden)
+    seed_everything(0)
     model = SequenceEncoder(cfg, CodeItemEmbedding(torch.as_tensor(codes.astype(np.int64)), 256, hidden))
     windows = cut_from_end(split.train_offsets, split.train_items, cfg.max_len)
     memory["setup"] = _rss_mb()  # + pyarrow, the tables, the split, the codes, the model
     tc = TrainConfig(epochs=epochs, batch_size=batch_size, max_batch_tokens=max_tokens, lr=1e-3, patience=0,
                      precision=precision, mmap_threshold_mb=mmap_threshold_mb)
     result = fit(NextItemCE(model), tc, lambda e: iterate(windows, batch_size, 0, e, max_tokens=max_tokens), dist.Dist(),
-                 desc="bench")
+                 seed=0, desc="bench")
     epoch_s = [row["train_s"] for row in result.history]
     memory["training_peak"] = _peak_rss_mb()
     memory["after_training"] = _rss_mb()  # what the allocator keeps of the epochs' activations
@@ -108,8 +110,10 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     from textcode.rec.pretrain import build_corpus
     from textcode.rec.sasrec import SequenceEncoder
     from textcode.runtime import distributed as dist
+    from textcode.runtime.seeding import seed_everything
     from textcode.training.loop import forward_precision
 
+    seed_everything(0)
     d = dist.setup("cpu")
     precision, why, autocast = forward_precision(precision, d.device)
     corpus = build_corpus([Domain.load(art / n / "prepared", n) for n in domains], 50, 10, 0)
@@ -234,8 +238,9 @@ def main() -> None:
         "peer_recbole_sasrec_h300": {"epoch_s": 189, "eval_s": 11.2, "peak_rss_mb": 5000},
         "machine": device.describe(),  # load average at the end
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    from textcode.core import artifacts
+
+    artifacts.write_text(args.out, json.dumps(result, indent=2) + "\n")  # atomic: make never sees half a file
     print(json.dumps({k: result[k] for k in ("hidden", "epoch_s", "eval_s", "peak_rss_mb", "pretrain_seq_per_s")}))
 
 

@@ -35,13 +35,13 @@ def train_worker(length: int) -> dict:
     import tempfile
 
     import numpy as np
-    import torch
 
     from textcode.data.windows import UserSplit, Windows, WindowSplit
     from textcode.gen.config import DiscriminatorConfig, GenTrainConfig, SeqAEConfig
     from textcode.gen.discriminator import SequenceDiscriminator
     from textcode.gen.rsvq import SeqAutoencoder
     from textcode.gen.train import train_autoencoder
+    from textcode.runtime.seeding import seed_everything
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rng = np.random.default_rng(0)
@@ -52,10 +52,10 @@ def train_worker(length: int) -> dict:
         return Windows(rng.integers(0, N_ITEMS, k * length), starts, starts + length, length, np.arange(k))
 
     split = WindowSplit(windows(n), windows(64), windows(64), UserSplit(np.arange(1), np.arange(1), np.arange(1)))
-    torch.manual_seed(0)
+    seed_everything(0)
     model = SeqAutoencoder(SeqAEConfig(), N_ITEMS, length)
     disc = SequenceDiscriminator(DiscriminatorConfig(), model.cfg.d_item)
-    cfg = GenTrainConfig(max_epochs=1, adversary_start=0.0, checkpoint_every=10**9)
+    cfg = GenTrainConfig(epochs=1, adversary_start=0.0, checkpoint_every=10**9)
     with tempfile.TemporaryDirectory() as tmp:
         result = train_autoencoder(model, disc, split, cfg, DiscriminatorConfig(), Path(tmp), seed=0)
     seconds = result.history[0]["train_s"]  # the epoch's steps (validation and checkpoints not counted)
@@ -72,8 +72,9 @@ def generate_worker(length: int) -> dict:
     from textcode.gen.prior import CodePrior, SlotLayout
     from textcode.gen.rsvq import SeqAutoencoder
     from textcode.gen.sampling import sample_from_prior
+    from textcode.runtime.seeding import seed_everything
 
-    torch.manual_seed(0)
+    seed_everything(0)
     model = SeqAutoencoder(SeqAEConfig(), N_ITEMS, length).eval()
     q = model.cfg.quantizer
     prior = CodePrior(PriorConfig(), SlotLayout(length, model.cfg.quantized_levels), q.n_codebooks, q.codebook_size).eval()
@@ -131,8 +132,9 @@ def main() -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        from textcode.core import artifacts
+
+        artifacts.write_text(args.out, text + "\n")  # atomic: make never sees half a file
     return 0
 
 

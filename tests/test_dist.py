@@ -95,15 +95,15 @@ def _train(d: dist.Dist, ckpt, kill_at: tuple[int, int] | None = None) -> tuple[
     rng = np.random.default_rng(0)
     offsets = np.concatenate([[0], np.cumsum(rng.integers(3, 9, size=40))])
     windows = cut_from_end(offsets, rng.integers(0, I, size=offsets[-1]), max_len=T)
-    cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-2, patience=0, seed=1, checkpoint_every=3, precision="fp32")
+    cfg, seed = TrainConfig(epochs=3, batch_size=4, lr=1e-2, patience=0, checkpoint_every=3, precision="fp32"), 1
 
     def batches(epoch):
-        for b, batch in enumerate(iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world)):
+        for b, batch in enumerate(iterate(windows, cfg.batch_size, seed, epoch, d.rank, d.world)):
             if (epoch, b) == kill_at:
                 raise _Killed
             yield batch
 
-    return model, fit(Contrastive(model, tau=0.1, rho=0.5, d=d), cfg, batches, d, ckpt_dir=ckpt)
+    return model, fit(Contrastive(model, tau=0.1, rho=0.5, d=d), cfg, batches, d, seed=seed, ckpt_dir=ckpt)
 
 
 def _resume_worker(rank: int, world: int, port: int, folder: str) -> None:

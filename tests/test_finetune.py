@@ -42,7 +42,7 @@ def _pretrained(windows):
     cfg = SASRecConfig(n_layers=1, n_heads=1, hidden=32, ffn=32, dropout=0.0, max_len=10, temperature=0.1)
     model = SequenceEncoder(cfg, CodeItemEmbedding(_codes(), M, 32))
     tc = TrainConfig(epochs=30, batch_size=64, lr=1e-2, patience=0)
-    fit(NextItemCE(model), tc, lambda e: iterate(windows, 64, 0, e), dist.Dist())
+    fit(NextItemCE(model), tc, lambda e: iterate(windows, 64, 0, e), dist.Dist(), seed=0)
     return model
 
 
@@ -62,7 +62,7 @@ def test_permutation_phase_learns_towards_a_planted_code_permutation():
     model.items.replace_codes(torch.stack([planted[d][codes[:, d]] for d in range(D)], dim=1))
     scrambled_loss = _loss(model, windows)
     ft = FinetuneConfig(permutation_epochs=30, permutation_lr=0.1, sinkhorn_tau=1.0, sinkhorn_tau_final=0.1)
-    info = learn_permutation(model, windows, ft, TrainConfig(batch_size=64, seed=0), dist.Dist(), None)
+    info = learn_permutation(model, windows, ft, TrainConfig(batch_size=64), dist.Dist(), None, seed=0)
     assert info["bijective"]
     recovered = _loss(model, windows)
     assert scrambled_loss > trained_loss + 5

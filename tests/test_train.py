@@ -35,8 +35,8 @@ def _setup(objective_kind: str):
 
 
 def _run(objective, windows, epochs, ckpt, validate=None, checkpoint_every=0, batches=None):
-    cfg = TrainConfig(epochs=epochs, batch_size=8, lr=1e-2, patience=0, seed=3, checkpoint_every=checkpoint_every)
-    return fit(objective, cfg, batches or (lambda e: iterate(windows, cfg.batch_size, cfg.seed, e)), dist.Dist(),
+    cfg = TrainConfig(epochs=epochs, batch_size=8, lr=1e-2, patience=0, checkpoint_every=checkpoint_every)
+    return fit(objective, cfg, batches or (lambda e: iterate(windows, cfg.batch_size, 3, e)), dist.Dist(), seed=3,
                validate=validate, monitor=None if validate is None else "m", ckpt_dir=ckpt, desc="t")
 
 
@@ -130,8 +130,8 @@ def test_precision_bf16_runs_the_forward_under_autocast_and_keeps_fp32_weights(m
         monkeypatch.delenv(ONEDNN_CACHE_ENV, raising=False)
         objective, windows = _setup("ce")
         recorder = _RecordsAutocast(objective)
-        cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, patience=0, seed=3, precision=precision)
-        result = fit(recorder, cfg, lambda e: iterate(windows, cfg.batch_size, cfg.seed, e), dist.Dist(), desc="t")
+        cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, patience=0, precision=precision)
+        result = fit(recorder, cfg, lambda e: iterate(windows, cfg.batch_size, 3, e), dist.Dist(), seed=3, desc="t")
         assert result.precision == precision and result.precision_reason.startswith(f"{precision} set explicitly")
         # bf16 on a CPU bounds oneDNN's per-shape kernel cache (its growth is what made bf16 runs large)
         assert os.environ.get(ONEDNN_CACHE_ENV) == (str(CPU_BF16_KERNEL_CACHE) if expect else None)

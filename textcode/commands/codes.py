@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     prepared, text = common.input_path(args, "prepared"), common.input_path(args, "text")
     domain = Domain.load(prepared)
     emb = artifacts.load_npy(text / "embeddings.npy", mmap=False)
+    # NaN or huge values would abort inside faiss; load_npy checked them when the manifest says `encode`
+    artifacts.check_embeddings(emb, text / "embeddings.npy", f"; rerun encode (delete {text} and make it again)")
     if len(emb) != domain.n_items:
         raise artifacts.ArtifactError(f"{text}: {len(emb)} embeddings for {domain.n_items} items in {prepared}")
     train_items = leave_one_out(domain).training_item_set() if codes_cfg.train_on == "strict" else np.arange(domain.n_items)

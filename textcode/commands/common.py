@@ -50,10 +50,11 @@ def setup_logging() -> None:
 
 
 def input_path(args: argparse.Namespace, name: str, why: str = "") -> Path:
-    """A declared input folder, checked to be a finished stage output."""
+    """A declared input folder, checked to be a finished stage output whose files all match its manifest
+    (sizes, and SHA-256 unless TEXTCODE_VERIFY=sizes; once per file per process), before any work starts."""
     value = getattr(args, name.replace("-", "_"))
     if value is None:
         raise ConfigError(f"--{name} is required{' ' + why if why else ''}")
     path = Path(value)
-    artifacts.read_manifest(path)  # fail now if the upstream stage never finished
+    artifacts.verify_folder(path)  # fail now if the upstream stage never finished or a file changed since
     return path

@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         if report.loaded_shards:
             log.info("resumed: %d shard(s) loaded from %s, %d computed", report.loaded_shards, shard_dir,
                      report.computed_shards)
+        # never write NaN/inf (codes would abort inside faiss); shards of a killed run are part of `emb`
+        artifacts.check_embeddings(emb, out.path("embeddings.npy"),
+                                   f"; the encoder produced it (or a resumed shard holds it): not written. "
+                                   f"Check encode.model / encode.precision; delete {out.tmp} to encode from scratch")
         artifacts.save_npy(out.path("embeddings.npy"), emb)
         shutil.rmtree(shard_dir)
         out.summary.update(

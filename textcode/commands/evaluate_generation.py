@@ -27,6 +27,7 @@ from textcode.gen.metrics import (
 from textcode.gen.prior import load_prior
 from textcode.gen.rsvq import load_autoencoder
 from textcode.gen.train import CodeData, encode_codes, prior_nll, reconstruct
+from textcode.runtime.seeding import seed_everything
 
 log = logging.getLogger("evaluate-generation")
 
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     common.setup_logging()
     cfg = common.resolved_config(args, "evaluate-generation")
     ev = section(cfg, "gen_eval", GenEvalConfig)
+    seed_everything(cfg["seed"])  # before any model is built
     prepared, generator = common.input_path(args, "prepared"), common.input_path(args, "generator")
     gen_manifest = artifacts.read_manifest(generator)
     win_cfg = build(WindowConfig, gen_manifest["config"]["windows"], prefix="windows.")

@@ -9,12 +9,11 @@ Use: `textcode.rec.serving.load_retriever(folder).recommend(histories, k)`.
 from __future__ import annotations
 
 import logging
-import shutil
 
 import numpy as np
 
 from textcode.commands import common
-from textcode.core import artifacts, model_folder, model_kinds
+from textcode.core import artifacts, model_folder
 from textcode.data.domain import Domain
 from textcode.data.split import leave_one_out
 from textcode.rec import serving
@@ -28,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = common.resolved_config(args, "export")
     model_dir, prepared = common.input_path(args, "model"), common.input_path(args, "prepared")
     inputs = {"model": model_dir, "prepared": prepared}
-    model = model_kinds.load_recommender(model_dir)
+    if args.codes:  # checked (files and code range) before any work, not after the index is built
+        inputs["codes"] = common.input_path(args, "codes")
+    model = serving.load_model(model_dir)
     domain = Domain.load(prepared)
     split = leave_one_out(domain)
     vectors = serving.item_vectors(model)
@@ -40,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     with artifacts.OutputFolder(args.out, "export", cfg, inputs) as out:
         artifacts.save_npy(out.path(serving.VECTORS), vectors)
         serving.write_index(index, out.path(serving.INDEX))
+        # copies are hashed while copying and kept only when they match their manifests
         for name in (model_folder.WEIGHTS, model_folder.META):
-            shutil.copyfile(model_dir / name, out.path(name))
-        shutil.copyfile(prepared / "items.parquet", out.path("items.parquet"))
+            artifacts.copy_verified(model_dir / name, out.path(name))
+        artifacts.copy_verified(prepared / "items.parquet", out.path("items.parquet"))
         if args.codes:
-            inputs["codes"] = common.input_path(args, "codes")
-            shutil.copyfile(inputs["codes"] / "codec.safetensors", out.path("codec.safetensors"))
+            artifacts.copy_verified(inputs["codes"] / "codec.safetensors", out.path("codec.safetensors"))
         artifacts.write_json(out.path("cold_items.json"), report)
         out.summary.update(domain=domain.name, items=int(len(vectors)), dim=int(vectors.shape[1]), **report)
     log.info("%s: %d item vectors indexed; %d cold items, %d test users with a cold target, hit@10 %s -> %s",

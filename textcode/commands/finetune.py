@@ -22,6 +22,7 @@ from textcode.rec.config import FinetuneConfig, SASRecConfig
 from textcode.rec.finetune import build_model, item_embedding_kind, run
 from textcode.rec.item_embedding import DomainInputs
 from textcode.runtime import distributed as dist
+from textcode.runtime.seeding import seed_everything
 from textcode.training.config import TrainConfig
 
 log = logging.getLogger("finetune")
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ft = section(cfg, "finetune", FinetuneConfig)
     model_cfg = section(cfg, "model", SASRecConfig)
     train_cfg = section(cfg, "train", TrainConfig)
+    seed_everything(cfg["seed"])  # before any model or parameter is built
     d = dist.setup()
     prepared = common.input_path(args, "prepared")
     inputs = {"prepared": prepared}
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if d.is_main:
         out.__enter__()  # creates (or keeps, to resume) <out>.partial; only rank 0 writes
     dist.barrier(d)
-    summary = run(model, windows, split.valid, ft, train_cfg, d, out.tmp)
+    summary = run(model, windows, split.valid, ft, train_cfg, d, out.tmp, cfg["seed"])
     if d.is_main:
         for name in ("ckpt", "ckpt_permutation"):
             shutil.rmtree(out.tmp / name, ignore_errors=True)

@@ -27,6 +27,7 @@ from textcode.gen.sampling import (
     sample_from_prior,
     synthetic_domain,
 )
+from textcode.runtime.seeding import seed_everything
 
 log = logging.getLogger("generate")
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     common.setup_logging()
     cfg = common.resolved_config(args, "generate")
     gen_cfg = section(cfg, "generate", GenerateConfig)
+    seed_everything(cfg["seed"])  # sampling draws from its own generators; this covers the rest
     prepared, generator = common.input_path(args, "prepared"), common.input_path(args, "generator")
     model = load_autoencoder(generator)
     gen_manifest = artifacts.read_manifest(generator)

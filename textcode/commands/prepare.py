@@ -1,4 +1,8 @@
-"""Command `prepare`: read a domain's source files into the project's domain format."""
+"""Command `prepare`: read a domain's source files into the project's domain format.
+
+Everything is read and checked before the output folder is opened, so bad input (a ConfigError or
+DataError naming the setting, or the file and line) leaves no `<out>.partial/` behind.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,7 +11,6 @@ from textcode.commands import common
 from textcode.core import artifacts
 from textcode.core.config import build
 from textcode.data.config import SourceConfig
-from textcode.data.errors import DataError
 from textcode.data.sources import read_source
 from textcode.data.split import leave_one_out
 
@@ -20,19 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = common.resolved_config(args, "prepare")
     source = build(SourceConfig, cfg["source"], prefix="source.")
     name = cfg["domain"]
-    try:
-        domain = read_source(source, name, cfg["data_root"])
-    except DataError as exc:
-        log.error("%s", exc)
-        return 1
+    domain = read_source(source, name, cfg["data_root"])  # every user long enough for leave-one-out
+    lengths = domain.lengths()
+    summary = dict(domain=name, **domain.counts(), has_text=domain.item_text is not None,
+                   mean_length=float(lengths.mean()), min_length=int(lengths.min()), max_length=int(lengths.max()),
+                   training_items=len(leave_one_out(domain).training_item_set()))
     with artifacts.OutputFolder(args.out, "prepare", cfg) as out:
         domain.save(out)
-        lengths = domain.lengths()
-        out.summary.update(domain=name, **domain.counts(), has_text=domain.item_text is not None,
-                           mean_length=float(lengths.mean()), min_length=int(lengths.min()), max_length=int(lengths.max()))
-        if lengths.min() >= 3:
-            out.summary["training_items"] = int(len(leave_one_out(domain).training_item_set()))
+        out.summary.update(summary)
     log.info("%s: %s users, %s items, %s interactions -> %s", name, f"{domain.n_users:,}", f"{domain.n_items:,}",
              f"{domain.n_interactions:,}", args.out)
     return 0
-

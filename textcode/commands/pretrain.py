@@ -28,6 +28,7 @@ from textcode.rec.opq import code_stats, fit_codec, resolve_collisions
 from textcode.rec.pretrain import build_corpus, pretrain
 from textcode.rec.sasrec import SequenceEncoder
 from textcode.runtime import distributed as dist
+from textcode.runtime.seeding import seed_everything
 from textcode.training.config import TrainConfig
 
 log = logging.getLogger("pretrain")
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     train_cfg = section(cfg, "train", TrainConfig)
     if not pre.domains:
         raise ConfigError("pretrain.domains is empty")
+    seed_everything(cfg["seed"])  # before any model or parameter is built
     d = dist.setup()
     inputs, domains, embeddings = {}, [], []
     for name in pre.domains:
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     codes = dist.broadcast_object(d, codes)
     items = CodeItemEmbedding(torch.as_tensor(codes.astype(np.int64)), codes_cfg.n_centroids, model_cfg.hidden)
     model = SequenceEncoder(model_cfg, items).to(d.device)
-    summary = pretrain(model, corpus, pre, train_cfg, d, out.tmp)
+    summary = pretrain(model, corpus, pre, train_cfg, d, out.tmp, cfg["seed"])
     if d.is_main:
         shutil.rmtree(out.tmp / "ckpt", ignore_errors=True)
         model_folder.save_model(out, "sasrec", sasrec.describe(model),

@@ -22,6 +22,7 @@ from textcode.gen.config import GeneratorSettings
 from textcode.gen.discriminator import SequenceDiscriminator
 from textcode.gen.rsvq import SeqAutoencoder, save_autoencoder
 from textcode.gen.train import train_autoencoder
+from textcode.runtime.seeding import seed_everything
 
 log = logging.getLogger("train-generator")
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = common.resolved_config(args, "train-generator")
     win_cfg = section(cfg, "windows", WindowConfig)
     gen = section(cfg, "generator", GeneratorSettings)
+    seed_everything(cfg["seed"])  # before any model or parameter is built
     prepared = common.input_path(args, "prepared")
     domain = Domain.load(prepared)
     split = split_windows(domain, win_cfg, cfg["seed"])

@@ -24,6 +24,7 @@ from textcode.gen.config import PriorSettings
 from textcode.gen.prior import CodePrior, SlotLayout, save_prior
 from textcode.gen.rsvq import load_autoencoder
 from textcode.gen.train import CodeData, encode_codes, prior_nll, train_prior
+from textcode.runtime.seeding import seed_everything
 
 log = logging.getLogger("train-prior")
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     common.setup_logging()
     cfg = common.resolved_config(args, "train-prior")
     prior_cfg = section(cfg, "prior", PriorSettings)
+    seed_everything(cfg["seed"])  # before any model or parameter is built
     prepared, generator = common.input_path(args, "prepared"), common.input_path(args, "generator")
     gen_manifest = artifacts.read_manifest(generator)
     model = load_autoencoder(generator)

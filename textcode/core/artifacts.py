@@ -5,12 +5,18 @@ Formats: `.npy` (memory-mappable arrays), safetensors (weights and codecs), Parq
 
 An output folder is written as `<out>.partial/` and renamed to `<out>/` only when complete;
 `manifest.json` is written last and is what Make depends on and what downstream stages
-check before reading.
+check before reading. One process at a time builds an output: it holds an exclusive lock on `<out>.lock`
+(see `OutputLock`), and a finished output replaces the previous one atomically.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
+import functools
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -26,6 +32,9 @@ import numpy as np
 from textcode.core.errors import ProjectError
 
 MANIFEST = "manifest.json"
+LOCK_WAIT_ENV = "TEXTCODE_LOCK_WAIT"
+
+log = logging.getLogger("artifacts")
 
 
 class ArtifactError(ProjectError, RuntimeError):
@@ -39,7 +48,10 @@ def write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _write_failed(path, exc, remove=tmp) from exc  # the previous file at `path` stays
     os.replace(tmp, path)
 
 
@@ -59,13 +71,18 @@ def write_json_if_changed(path: str | Path, obj: Any) -> bool:
 
 
 def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; one inside a finished output folder is first checked against its manifest."""
     path = Path(path)
+    if path.name != MANIFEST and path.exists():
+        verify_file(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        raise ArtifactError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}{_read_hint(path)}") from exc
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path}: not UTF-8 text ({exc}){_read_hint(path)}") from exc
 
 
 def _json_default(obj: Any) -> Any:
@@ -81,14 +98,21 @@ def _json_default(obj: Any) -> Any:
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:
-    np.save(Path(path), np.ascontiguousarray(array), allow_pickle=False)
+    """Write an array; a failed write (disk full) removes the half-written file and names it."""
+    path = Path(path)
+    try:
+        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+    except OSError as exc:
+        raise _write_failed(path, exc) from exc
 
 
 def load_npy(path: str | Path, mmap: bool = True) -> np.ndarray:
+    """An array; one inside a finished output folder is first checked against its manifest."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: file not found")
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    verify_file(path)
+    return _np_load(path, mmap)
 
 
 def save_table(path: str | Path, columns: Mapping[str, Any]) -> None:
@@ -96,7 +120,11 @@ def save_table(path: str | Path, columns: Mapping[str, Any]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({k: pa.array(v) for k, v in columns.items()}), Path(path))
+    table = pa.table({k: pa.array(v) for k, v in columns.items()})
+    try:
+        pq.write_table(table, Path(path))
+    except OSError as exc:
+        raise _write_failed(Path(path), exc) from exc
 
 
 def load_table(path: str | Path, columns: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -106,7 +134,11 @@ def load_table(path: str | Path, columns: list[str] | None = None) -> dict[str, 
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: file not found")
-    table = pq.read_table(path, columns=columns)
+    verify_file(path)
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError
+        raise ArtifactError(f"{path}: unreadable Parquet table ({exc}){_read_hint(path)}") from exc
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
@@ -115,7 +147,14 @@ def save_tensors(path: str | Path, tensors: Mapping[str, Any], metadata_: Mappin
     arrays = {k: _to_numpy(v) for k, v in tensors.items()}
     from safetensors.numpy import save_file
 
-    save_file(arrays, str(path), metadata=dict(metadata_ or {}))
+    meta = dict(metadata_ or {})
+    try:
+        # no tensors and an empty metadata dict make a header safetensors cannot read back: pass None then
+        save_file(arrays, str(path), metadata=meta if (meta or arrays) else None)
+    except Exception as exc:  # safetensors reports I/O failures as its own error type
+        if isinstance(exc, OSError) or _disk_full(exc):
+            raise _write_failed(Path(path), exc) from exc
+        raise
 
 
 def load_tensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -125,9 +164,13 @@ def load_tensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: file not found")
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata() or {}
-        arrays = {k: f.get_tensor(k) for k in f.keys()}
+    verify_file(path)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors' own error type for a truncated or corrupt file
+        raise ArtifactError(f"{path}: unreadable safetensors file, truncated or corrupt ({exc}){_read_hint(path)}") from exc
     return arrays, meta
 
 
@@ -145,6 +188,247 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- verification on read
+#
+# Every file a finished output folder holds is listed in its manifest with its size and SHA-256.
+# Readers check a file against that record before using it (`verify_file`), once per file per
+# process (a cache keyed by path, re-checked when the file's size, mtime or inode change), so a
+# truncated, edited or bit-flipped artifact is refused with the file named instead of being read.
+# TEXTCODE_VERIFY=sizes checks sizes only (no hashing); the default, full, also hashes.
+
+VERIFY_ENV = "TEXTCODE_VERIFY"
+VERIFY_MODES = ("full", "sizes")
+EMBEDDING_LIMIT = 1e6  # |value| above this is refused: no text encoder makes it, and float32 distances overflow
+
+_VERIFIED: dict[Path, tuple[tuple[int, int, int], str]] = {}  # file -> (stat signature, mode it passed)
+_MANIFESTS: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
+def verify_mode() -> str:
+    """`full` (size + SHA-256, the default) or `sizes` (size only), from the TEXTCODE_VERIFY variable."""
+    mode = os.environ.get(VERIFY_ENV, "").strip().lower() or "full"
+    if mode not in VERIFY_MODES:
+        raise ArtifactError(f"{VERIFY_ENV}={mode!r}: expected one of {', '.join(VERIFY_MODES)}")
+    return mode
+
+
+def clear_verified() -> None:
+    """Forget which files this process has verified (they are checked again on their next read)."""
+    _VERIFIED.clear()
+    _MANIFESTS.clear()
+
+
+def verify_file(path: str | Path) -> bool:
+    """Check a file of a finished output folder against its manifest (size, SHA-256 in full mode, and the
+    content checks of embeddings and codes); True when checked, False when no manifest lists the file
+    (a config, a file inside a `.partial` folder). A mismatch is an ArtifactError naming the file."""
+    owner = _owner(Path(path))
+    if owner is None:
+        return False
+    folder, rel = owner
+    manifest = _manifest_of(folder)
+    entry = (manifest.get("outputs") or {}).get(rel)
+    if entry is None:
+        return False
+    _verify_entry(folder, rel, entry, manifest, verify_mode())
+    return True
+
+
+def verify_folder(folder: str | Path) -> dict[str, Any]:
+    """Check every output a finished folder's manifest lists (see `verify_file`); its manifest."""
+    folder = Path(folder)
+    read_manifest(folder)  # the clear "never finished" error
+    manifest = _manifest_of(Path(os.path.abspath(folder)))
+    mode = verify_mode()
+    for rel, entry in sorted((manifest.get("outputs") or {}).items()):
+        _verify_entry(Path(os.path.abspath(folder)), rel, entry, manifest, mode)
+    return manifest
+
+
+def copy_verified(src: str | Path, dst: str | Path) -> None:
+    """Copy a file of a finished output folder, hashing it while copying: the copy is kept only when its
+    bytes are those the manifest records (in either verification mode). Never copies an unverified file."""
+    src, dst = Path(src), Path(dst)
+    owner = _owner(src)
+    manifest = _manifest_of(owner[0]) if owner else {}
+    entry = (manifest.get("outputs") or {}).get(owner[1]) if owner else None
+    if entry is None:
+        raise ArtifactError(f"{src}: no finished output's manifest lists this file; refusing to copy an unverified file")
+    folder, rel = owner
+    _verify_entry(folder, rel, entry, manifest, "sizes")  # size and content checks before copying anything
+    h, n = hashlib.sha256(), 0
+    try:
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            while block := fin.read(1 << 22):
+                h.update(block)
+                fout.write(block)
+                n += len(block)
+    except OSError as exc:
+        dst.unlink(missing_ok=True)
+        raise _write_failed(dst, exc) from exc
+    if n != entry.get("bytes") or h.hexdigest() != entry.get("sha256"):
+        dst.unlink(missing_ok=True)
+        raise ArtifactError(f"{folder / rel}: content differs from {folder / MANIFEST} (sha256 {h.hexdigest()[:12]}..., "
+                            f"recorded {str(entry.get('sha256'))[:12]}...); not copied. {_redo(folder, manifest)}")
+    st = (folder / rel).stat()
+    _VERIFIED[folder / rel] = ((st.st_size, st.st_mtime_ns, st.st_ino), "full")
+
+
+def check_embeddings(x: np.ndarray, path: str | Path, hint: str = "") -> None:
+    """Refuse embeddings that are not (n, d) or hold a non-finite or huge value, naming the first bad row."""
+    if x.ndim != 2:
+        raise ArtifactError(f"{path}: embeddings must be (items, dim), found shape {tuple(x.shape)}{hint}")
+    step = max(1, (1 << 24) // max(x.shape[1], 1))
+    for lo in range(0, len(x), step):
+        block = np.asarray(x[lo:lo + step])
+        finite = np.isfinite(block).all(1)
+        large = np.abs(np.where(np.isfinite(block), block, 0)).max(1, initial=0) > EMBEDDING_LIMIT
+        bad = np.flatnonzero(~finite | large)
+        if len(bad):
+            row = lo + int(bad[0])
+            what = "a non-finite value (NaN or inf)" if not finite[bad[0]] else f"a value above {EMBEDDING_LIMIT:g} in magnitude"
+            total = int((~np.isfinite(np.asarray(x)).all(1)).sum()) if not finite[bad[0]] else None
+            more = f" ({total} such row(s) in all)" if total else ""
+            raise ArtifactError(f"{path}: row {row} (item {row}) holds {what}{more}{hint}")
+
+
+def check_codes(codes: np.ndarray, n_centroids: int, path: str | Path, hint: str = "") -> None:
+    """Refuse codes that are not (n, D) integers in [0, n_centroids), naming the first bad row and sub-space."""
+    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
+        raise ArtifactError(f"{path}: codes must be (items, sub-spaces) integers, found {codes.dtype} {tuple(codes.shape)}{hint}")
+    bad = np.argwhere((codes < 0) | (codes >= n_centroids))
+    if len(bad):
+        row, col = (int(v) for v in bad[0])
+        raise ArtifactError(f"{path}: code {int(codes[row, col])} at row {row}, sub-space {col} is outside "
+                            f"[0, {n_centroids}) ({len(bad)} bad code(s) in all){hint}")
+
+
+def _owner(path: Path) -> tuple[Path, str] | None:
+    """(the finished output folder holding `path`: its nearest ancestor with a manifest, path's name there);
+    None inside a `.partial` folder or outside any output folder."""
+    path = Path(os.path.abspath(path))
+    for parent in path.parents:
+        if parent.name.endswith(".partial"):
+            return None
+        if (parent / MANIFEST).is_file():
+            return parent, path.relative_to(parent).as_posix()
+    return None
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _manifest_of(folder: Path) -> dict[str, Any]:
+    """A folder's parsed manifest, cached while the file is unchanged."""
+    path = folder / MANIFEST
+    sig = _signature(path)
+    hit = _MANIFESTS.get(path)
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: unreadable manifest ({exc}); delete {folder} and rerun the stage that writes it") from exc
+    if not isinstance(doc, dict):
+        raise ArtifactError(f"{path}: not a manifest (a JSON object is expected); delete {folder} and rerun its stage")
+    _MANIFESTS[path] = (sig, doc)
+    return doc
+
+
+def _redo(folder: Path, manifest: Mapping[str, Any] | None = None) -> str:
+    stage = (manifest or {}).get("stage")
+    by = f"`textcode {stage}`" if stage else "the stage that writes it"
+    return f"Rerun {by}: delete {folder} and make it again (e.g. `make` its manifest.json)"
+
+
+def _verify_entry(folder: Path, rel: str, entry: Mapping[str, Any], manifest: Mapping[str, Any], mode: str) -> None:
+    path = folder / rel
+    try:
+        sig = _signature(path)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing, but {folder / MANIFEST} lists it. {_redo(folder, manifest)}") from None
+    done = _VERIFIED.get(path)
+    if done is not None and done[0] == sig and (done[1] == "full" or mode == "sizes"):
+        return
+    if sig[0] != entry.get("bytes"):
+        raise ArtifactError(f"{path}: {sig[0]} bytes, but {folder / MANIFEST} records {entry.get('bytes')} "
+                            f"(truncated or changed after the stage finished). {_redo(folder, manifest)}")
+    if mode == "full":
+        digest = sha256_file(path)
+        if digest != entry.get("sha256"):
+            raise ArtifactError(f"{path}: content differs from {folder / MANIFEST} (sha256 {digest[:12]}..., recorded "
+                                f"{str(entry.get('sha256'))[:12]}...): changed or corrupted after the stage finished. "
+                                f"{_redo(folder, manifest)}")
+    _check_content(path, rel, manifest, f". {_redo(folder, manifest)}")
+    _VERIFIED[path] = (sig, mode)
+
+
+def _check_content(path: Path, rel: str, manifest: Mapping[str, Any], hint: str) -> None:
+    """What an embeddings or codes file must hold beyond its recorded bytes (checked once, with them)."""
+    name = Path(rel).name
+    if manifest.get("stage") == "encode" and name == "embeddings.npy":
+        check_embeddings(_np_load(path, mmap=True), path, hint)
+    elif name == "codes.npy":
+        summary, config = manifest.get("summary") or {}, manifest.get("config") or {}
+        n = summary.get("n_centroids") or (config.get("codes") or {}).get("n_centroids")
+        if isinstance(n, int):
+            check_codes(_np_load(path, mmap=True), n, path, hint)
+
+
+def _partial_of(path: Path) -> Path | None:
+    """The `.partial` folder `path` lies in, if any."""
+    for parent in Path(os.path.abspath(path)).parents:
+        if parent.name.endswith(".partial"):
+            return parent
+    return None
+
+
+def _read_hint(path: Path) -> str:
+    """What to do about an unreadable file: start its unfinished stage over, or rerun the stage that made it."""
+    partial = _partial_of(path)
+    if partial is not None:
+        return f"; delete {partial} to start that stage over (a rerun would read the same file)"
+    owner = _owner(path)
+    if owner is not None:
+        return f". {_redo(owner[0])}"
+    return ""
+
+
+def _disk_full(exc: BaseException) -> bool:
+    import errno
+
+    text = str(exc).lower()
+    return (getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "requested and" in text
+            or "no space left" in text or "os error 28" in text or "storagefull" in text)
+
+
+def _write_failed(path: Path, exc: BaseException, remove: Path | None = None) -> ArtifactError:
+    """The error for a failed write of `path`, after removing the half-written file (`remove`, default `path`)."""
+    try:
+        Path(remove or path).unlink(missing_ok=True)
+    except OSError:
+        pass
+    partial = _partial_of(Path(path))
+    if not _disk_full(exc):
+        return ArtifactError(f"{path}: could not write it ({exc})")
+    if partial is not None:
+        out = partial.with_name(partial.name[: -len(".partial")])
+        where = (f"; delete {partial} to free the space it takes (a previous complete {out}, if any, is untouched), "
+                 "then free more space and rerun")
+    else:
+        where = "; free space and rerun"
+    return ArtifactError(f"{path}: disk full while writing it ({exc}){where}")
+
+
+def _np_load(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ArtifactError(f"{path}: unreadable .npy file, truncated or corrupt ({exc}){_read_hint(path)}") from exc
 
 
 # ----------------------------------------------------------------------------- manifests
@@ -187,10 +471,16 @@ class OutputFolder:
     Files are written through `path(name)`. With `resume=True` an existing `.partial`
     folder made with the same config is kept, so a killed stage can continue from the
     pieces it already wrote (e.g. encoded shards, checkpoints).
+
+    Entering takes the output's lock (`OutputLock`) before touching `<out>.partial`, so a second
+    build of the same output fails at once naming the process that holds it (or waits up to
+    `wait` seconds; default `$TEXTCODE_LOCK_WAIT`, else 0). `finish()` and an error leaving the
+    `with` block release it; so does the process's death. A finished output replaces the previous
+    one atomically (`_replace_folder`): `<out>` is never missing once it existed.
     """
 
     def __init__(self, out: str | Path, stage: str, config: Mapping[str, Any], inputs: Mapping[str, str | Path] | None = None,
-                 resume: bool = False):
+                 resume: bool = False, wait: float | None = None):
         self.out = Path(out)
         self.tmp = self.out.with_name(self.out.name + ".partial")
         self.stage = stage
@@ -198,15 +488,22 @@ class OutputFolder:
         self.inputs = {k: Path(v) for k, v in (inputs or {}).items()}
         self.resume = resume
         self.summary: dict[str, Any] = {}
+        self.lock = OutputLock(self.out, wait)
         self._start = time.time()
 
     def __enter__(self) -> "OutputFolder":
-        stamp = self.tmp / ".config.json"
-        keep = self.resume and stamp.exists() and read_json(stamp) == self.config
-        if self.tmp.exists() and not keep:
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        write_json(stamp, self.config)
+        self.lock.acquire()  # before touching <out>.partial: from here on no other process builds <out>
+        try:
+            _recover(self.out, self.tmp)
+            stamp = self.tmp / ".config.json"
+            keep = self.resume and stamp.exists() and read_json(stamp) == self.config
+            if self.tmp.exists() and not keep:
+                shutil.rmtree(self.tmp)  # a dead run's leftovers (we hold the lock, so no live process owns it)
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            write_json(stamp, self.config)
+        except BaseException:
+            self.lock.release()
+            raise
         return self
 
     def path(self, name: str) -> Path:
@@ -216,10 +513,17 @@ class OutputFolder:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
+            self.lock.release()
             return  # leave .partial for resume / inspection; the final folder is untouched
         self.finish()
 
     def finish(self) -> Path:
+        try:
+            return self._finish()
+        finally:
+            self.lock.release()
+
+    def _finish(self) -> Path:
         (self.tmp / ".config.json").unlink(missing_ok=True)
         outputs = {}
         for p in sorted(self.tmp.rglob("*")):
@@ -241,13 +545,177 @@ class OutputFolder:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         write_json(self.tmp / MANIFEST, manifest)
-        old = self.out.with_name(self.out.name + f".old-{os.getpid()}")
-        if self.out.exists():
-            os.replace(self.out, old)
-        os.replace(self.tmp, self.out)
+        _replace_folder(self.tmp, self.out)
+        return self.out
+
+
+# ----------------------------------------------------------------------------- one builder per output
+
+def lock_wait() -> float:
+    """Seconds a build waits for another build of the same output: `$TEXTCODE_LOCK_WAIT` (default 0,
+    fail at once; `inf` or a negative number: wait as long as it takes)."""
+    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ArtifactError(f"${LOCK_WAIT_ENV}={raw!r}: expected the seconds to wait for another build of the same "
+                            "output (0: fail at once, inf: wait as long as it takes)") from None
+    return float("inf") if value < 0 else value
+
+
+class OutputLock:
+    """An exclusive `fcntl.flock` on `<out>.lock` (next to the output folder) while one process builds `<out>`.
+
+    The holder writes its PID into the file. Another process asking for it fails at once with an
+    ArtifactError naming that PID, or polls for up to `wait` seconds (None: `lock_wait()`). The
+    kernel drops the lock when its holder dies, however it dies, so a stale lock file never blocks.
+    `release` unlinks the file while still holding the lock; `acquire` therefore checks, once it
+    holds a lock, that the path still names the file it locked, and starts again otherwise.
+    """
+
+    def __init__(self, out: str | Path, wait: float | None = None):
+        self.out = Path(out)
+        self.path = self.out.with_name(self.out.name + ".lock")
+        self.wait = wait
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> "OutputLock":
+        if self._fd is not None:
+            return self
+        wait = lock_wait() if self.wait is None else (float("inf") if self.wait < 0 else float(self.wait))
+        deadline = time.monotonic() + wait
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        told = False
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ArtifactError(f"{self.out} is already being built by PID {holder} (lock {self.path}); "
+                                        "wait for it or stop it") from None
+                if not told:
+                    log.info("%s is being built by PID %s; waiting for it (lock %s)", self.out, holder, self.path)
+                    told = True
+                time.sleep(min(0.2, left))
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                mine = os.stat(self.path)
+                same = (mine.st_dev, mine.st_ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
+            except FileNotFoundError:
+                same = False
+            if not same:  # its holder released (and unlinked) it between our open and flock: try again
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._fd = fd
+            return self
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # while still holding it (see the class docstring)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> "OutputLock":
+        return self.acquire()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.release()
+
+
+def _lock_holder(fd: int) -> str:
+    """The PID written into a lock file by its holder ("unknown" if it has not written it yet)."""
+    for _ in range(20):  # the holder writes its PID just after taking the lock
+        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.025)
+    return "unknown"
+
+
+def _replace_folder(new: Path, out: Path) -> None:
+    """Move the finished folder `new` to `out`, replacing a previous `out` without a moment in which
+    neither exists: an atomic exchange of the two (Linux renameat2), then the old one is moved aside
+    and deleted. Where the file system cannot exchange, the old one is moved aside first and the new
+    one into place; `_recover` completes that if the process died between the two renames."""
+    if not out.exists():
+        os.rename(new, out)
+        return
+    aside = out.with_name(f"{out.name}.old-{os.getpid()}")
+    if _exchange(new, out):
+        os.rename(new, aside)  # `new` now names the previous output
+    else:
+        os.rename(out, aside)
+        os.rename(new, out)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _recover(out: Path, tmp: Path) -> None:
+    """Finish what a build killed inside `_replace_folder` left (the caller holds the lock, so that
+    build is dead): with `<out>` missing, a `.partial` holding a manifest and no config stamp is a
+    finished output and takes its place, else an `<out>.old-<pid>` with a manifest is put back. Then
+    old outputs moved aside are deleted."""
+    if not out.parent.is_dir():
+        return
+    olds = sorted(p for p in out.parent.iterdir() if p.name.startswith(out.name + ".old-") and p.is_dir())
+    if not out.exists():
+        if (tmp / MANIFEST).exists() and not (tmp / ".config.json").exists():
+            log.warning("%s: completing an interrupted replacement with the finished %s", out, tmp)
+            os.rename(tmp, out)
+        else:
+            for old in olds:
+                if (old / MANIFEST).exists():
+                    log.warning("%s: restoring the previous output from %s", out, old)
+                    os.rename(old, out)
+                    break
+    for old in olds:
         if old.exists():
             shutil.rmtree(old)
-        return self.out
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2():
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically (renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 def _manifest_digest(folder: Path) -> str | None:

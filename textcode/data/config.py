@@ -13,19 +13,25 @@ from textcode.data.domain import ExpectedCounts
 class SourceConfig:
     """Where a domain's raw data is and how to read it.
 
+    `format` names a registered reader (textcode.data.readers.READERS); it has no default, so
+    every domain config says which reader reads it (checked when read).
     `path` may contain `{data_root}`, filled from the top-level `data_root` setting.
     `prefix` is the file-name prefix of RecBole-style files (e.g. `Scientific`).
     `reviews`/`meta` name the raw Amazon files inside `path`.
-    `k_core` filters users and items after reading (0 = keep as read).
+    `k_core` filters users and items after reading: 0 = keep as read, k >= 2 = iterative k-core.
     """
 
-    format: str = "unisrec"  # a registered format (textcode.data.readers.READERS), checked when read
+    format: str = ""  # required when read ("" = not set); the default only lets stages that never read data resolve
     path: str = ""
     prefix: str = ""
     reviews: str = ""
     meta: str = ""
     k_core: int = 0
     expect: ExpectedCounts = ExpectedCounts()
+
+    def __post_init__(self) -> None:
+        if self.k_core < 0 or self.k_core == 1:
+            raise ConfigError(f"source.k_core must be 0 (no filtering) or at least 2, got {self.k_core}")
 
 
 @dataclasses.dataclass(frozen=True)

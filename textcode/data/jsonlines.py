@@ -1,36 +1,32 @@
-"""Line-by-line JSON reading with errors that name the file and line (gzip or plain)."""
+"""Line-by-line JSON reading with errors that name the file and line (gzip or plain, UTF-8)."""
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from textcode.data.errors import DataError
-
-
-def open_text(path: str | Path):
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+from textcode.data.textfile import read_lines
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-empty line; bad JSON raises DataError."""
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"unparsable JSON: {exc.msg}", line=lineno) from None
-            if not isinstance(obj, dict):
-                raise DataError(path, "expected a JSON object", line=lineno)
-            yield lineno, obj
+    """Yield (line number, object) for each non-empty line.
+
+    Bad JSON, a line that is not an object, and every failure of `textfile.read_lines` (missing,
+    empty, not UTF-8, broken gzip) raise DataError.
+    """
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"unparsable JSON: {exc.msg}", line=lineno) from None
+        except RecursionError:
+            raise DataError(path, "unparsable JSON: nested too deeply", line=lineno) from None
+        if not isinstance(obj, dict):
+            raise DataError(path, "expected a JSON object", line=lineno)
+        yield lineno, obj
 
 
 def field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], path: str | Path, lineno: int) -> Any:

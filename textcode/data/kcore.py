@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from textcode.core.config import ConfigError
 from textcode.data.domain import Domain, from_sequences
 
 
 def k_core(domain: Domain, k: int) -> Domain:
     """Repeatedly drop users and items with fewer than `k` interactions until none are left.
 
-    Order within each user is preserved; items are re-indexed in their previous order.
+    Order within each user is preserved; items are re-indexed in their previous order. k = 0 or 1
+    keeps the domain as it is; a negative k is a ConfigError (it comes from `source.k_core`).
+    The result may be empty: `sources.read_source` reports that.
     """
+    if k < 0:
+        raise ConfigError(f"source.k_core must be 0 (no filtering) or at least 2, got {k}")
     if k <= 1:
         return domain
     user_of = np.repeat(np.arange(domain.n_users), domain.lengths())

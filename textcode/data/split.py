@@ -51,7 +51,11 @@ class LeaveOneOut:
         return np.unique(self.train_items)
 
 
-def leave_one_out(domain: Domain, min_length: int = 3) -> LeaveOneOut:
+# the fewest interactions a user needs: one to train on, one validation and one test target
+MIN_LENGTH = 3
+
+
+def leave_one_out(domain: Domain, min_length: int = MIN_LENGTH) -> LeaveOneOut:
     lengths = domain.lengths()
     short = np.flatnonzero(lengths < min_length)
     if len(short):

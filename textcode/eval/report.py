@@ -57,6 +57,11 @@ class Run:
     def epochs(self) -> int:
         return self.model_summary["epochs"]
 
+    @property
+    def stopped(self) -> str | None:
+        """What ended training (max_epochs, early_stopping, time_budget); None for a model fitted in one pass."""
+        return self.model_summary.get("stopped")
+
 
 def _require(doc: Mapping[str, Any], keys: Sequence[str], where: Path) -> Any:
     node: Any = doc
@@ -161,12 +166,14 @@ def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, An
         "(exact expected metrics); *tied targets* is the share of users whose target shares its score with another "
         f"item. Brackets: 95% percentile bootstrap interval over users ({doc0['n_boot']} resamples). Train wall "
         "time: the model manifest's `train_wall_s` (for EASE the whole l2 search); times taken on different machines "
-        "or under different load do not compare.",
+        "or under different load do not compare. *Stopped*: what ended training (`max_epochs`, `early_stopping`, or "
+        "`time_budget`: the wall-clock safety net cut it, so that run's numbers depend on machine speed and load); "
+        "– for a model fitted in one pass.",
         "",
-        "| run | model folder | eval folder |",
-        "|---|---|---|",
+        "| run | stopped | model folder | eval folder |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {r.name} | `{r.model_dir}` | `{r.eval_dir}` |" for r in runs]
+    lines += [f"| {r.name} | {_stopped_cell(r.stopped)} | `{r.model_dir}` | `{r.eval_dir}` |" for r in runs]
     for protocol, title in PROTOCOL_TITLES.items():
         lines += ["", f"## Test, {title}", ""]
         header = [LABELS[m] for m in HEADLINE] + ["valid N@10", "train wall (s)", "epochs", "tied targets"]
@@ -193,6 +200,13 @@ def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, An
                      (comps[m] for m in HEADLINE)]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _stopped_cell(stopped: str | None) -> str:
+    """A cut by the time budget is bold: it is the one way a run's numbers depend on the machine's speed and load."""
+    if not stopped:
+        return "–"
+    return f"**{stopped}**" if stopped == "time_budget" else stopped
 
 
 # ----------------------------------------------------------------------------- chart

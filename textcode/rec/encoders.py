@@ -27,6 +27,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from textcode.core import artifacts
 from textcode.rec.config import DEFAULT_MODEL, EncodeConfig
 from textcode.runtime.device import resolve_precision
 
@@ -170,10 +171,7 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, shard_dir: Path | N
         idx = order[s * cfg.shard_size:(s + 1) * cfg.shard_size]
         path = shard_dir / f"shard_{s:05d}.npy" if shard_dir is not None else None
         if path is not None and path.exists():
-            shard = np.load(path, allow_pickle=False)
-            if shard.shape != (len(idx), encoder.dim):
-                raise ValueError(f"{path}: shape {shard.shape}, expected {(len(idx), encoder.dim)}; "
-                                 "the unfinished run used other settings; delete its .partial folder")
+            shard = _load_shard(path, (len(idx), encoder.dim))
             out[idx] = shard
             loaded += 1
             if bar:
@@ -189,12 +187,28 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, shard_dir: Path | N
                 bar.update(len(rows))
         if path is not None:
             tmp = path.with_name(path.stem + ".tmp.npy")
-            np.save(tmp, shard, allow_pickle=False)
+            artifacts.save_npy(tmp, shard)  # disk full: an ArtifactError naming the shard and the .partial folder
             tmp.replace(path)  # a shard is either complete or absent
         out[idx] = shard
     if bar:
         bar.close()
     return out, EncodeReport(loaded, n_shards - loaded, tokens, padded)
+
+
+def _load_shard(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A finished shard of a killed run; an unreadable or misshapen one is an ArtifactError saying what to delete."""
+    partial = next((p for p in path.parents if p.name.endswith(".partial")), None)
+    remedy = (f"delete {path} (that shard alone is then recomputed) or {partial} to encode from scratch"
+              if partial is not None else f"delete {path} (that shard alone is then recomputed)")
+    try:
+        shard = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise artifacts.ArtifactError(f"{path}: unreadable shard of an unfinished encode, truncated or corrupt "
+                                      f"({exc}); {remedy}") from exc
+    if shard.shape != shape or shard.dtype != np.float32:
+        raise artifacts.ArtifactError(f"{path}: {shard.dtype} {shard.shape}, expected float32 {shape}: the unfinished "
+                                      f"run used other settings or the file is corrupt; {remedy}")
+    return shard
 
 
 def _fingerprint(texts: Sequence[str], encoder: TextEncoder) -> dict[str, object]:

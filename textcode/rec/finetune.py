@@ -102,8 +102,11 @@ def trainable(model: SequenceEncoder, scope: str) -> list[nn.Parameter]:
 
 
 def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConfig, train_cfg: TrainConfig,
-                      d: dist.Dist, ckpt_dir: Path | None) -> dict:
-    """Phase 1: Gumbel-Sinkhorn permutations of the code tables, model frozen; applies the result."""
+                      d: dist.Dist, ckpt_dir: Path | None, seed: int) -> dict:
+    """Phase 1: Gumbel-Sinkhorn permutations of the code tables, model frozen; applies the result.
+
+    `seed` (the run's top-level seed) orders the batches and seeds the loop; the Sinkhorn logits are drawn
+    here from torch's default generator, which the command seeded before building anything."""
     items = model.items
     if not isinstance(items, CodeItemEmbedding):
         raise ConfigError("permutation learning needs code item embeddings")
@@ -116,9 +119,10 @@ def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConf
 
     def batches(epoch: int):
         permuter.anneal((epoch - 1) / max(1, cfg.epochs - 1))
-        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
+        return iterate(windows, cfg.batch_size, seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
 
-    result = fit(objective, cfg, batches, d, ckpt_dir=ckpt_dir, desc="permutation", params=permuter.parameters())
+    result = fit(objective, cfg, batches, d, seed=seed, ckpt_dir=ckpt_dir, desc="permutation",
+                 params=permuter.parameters())
     perm = permuter.hard()  # (D, M)
     bijective = all(len(torch.unique(p)) == items.n_codes for p in perm)
     if not bijective:  # linear_sum_assignment always returns one; this guards the contract
@@ -131,7 +135,7 @@ def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConf
 
 
 def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneConfig, train_cfg: TrainConfig,
-                d: dist.Dist, ckpt_dir: Path | None, max_minutes: float | None = None) -> dict:
+                d: dist.Dist, ckpt_dir: Path | None, seed: int, max_minutes: float | None = None) -> dict:
     """Phase 2 (or scratch training): cross-entropy over all items, early stopping on valid NDCG@10."""
     from textcode.eval.evaluation import evaluate
 
@@ -144,9 +148,9 @@ def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: Fi
         return {"ndcg@10": evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()["history_kept"]["ndcg@10"]}
 
     def batches(epoch: int):
-        return iterate(windows, cfg.batch_size, cfg.seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
+        return iterate(windows, cfg.batch_size, seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
 
-    result = fit(NextItemCE(model), cfg, batches, d, validate=validate, monitor="ndcg@10", ckpt_dir=ckpt_dir,
+    result = fit(NextItemCE(model), cfg, batches, d, seed=seed, validate=validate, monitor="ndcg@10", ckpt_dir=ckpt_dir,
                  desc="finetune", params=params)
     return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,
             "wall_s": result.wall_s, "stopped": result.stopped, "history": result.history, "train_scope": scope,
@@ -155,8 +159,10 @@ def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: Fi
 
 
 def run(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneConfig, train_cfg: TrainConfig,
-        d: dist.Dist, work: Path | None) -> dict:
+        d: dist.Dist, work: Path | None, seed: int) -> dict:
     """Both phases; returns the summary (wall time of the whole fine-tune, epochs of phase 2).
+
+    `seed`: the run's top-level seed (batch orders, the loop's generators).
 
     Wall times come from the training loop, which carries them across a kill and resume.
     """
@@ -164,14 +170,14 @@ def run(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneCo
     perm_s = 0.0
     if ft.permutation and ft.init == "pretrained":
         summary["permutation"] = learn_permutation(model, windows, ft, train_cfg, d,
-                                                   None if work is None else work / "ckpt_permutation")
+                                                   None if work is None else work / "ckpt_permutation", seed)
         perm_s = summary["permutation"]["wall_s"]
     elif ft.permutation:
         raise ConfigError("finetune.permutation needs finetune.init: pretrained (set permutation: false for scratch runs)")
-    budget = None
-    if train_cfg.max_minutes:
-        budget = max(0.1, train_cfg.max_minutes - perm_s / 60)
-    phase2 = train_model(model, windows, valid, ft, train_cfg, d, None if work is None else work / "ckpt", budget)
+    budget = None  # phase 2's share of the safety-net budget (0 = none); early stopping and epochs decide otherwise
+    if train_cfg.max_minutes and perm_s:
+        budget = max(0.1, train_cfg.max_minutes - perm_s / 60)  # phase 2 gets at least 6 s after the permutations
+    phase2 = train_model(model, windows, valid, ft, train_cfg, d, None if work is None else work / "ckpt", seed, budget)
     summary.update(phase2)
     summary["train_wall_s"] = perm_s + phase2["wall_s"]
     return summary

@@ -79,7 +79,16 @@ class Codec:
         missing = {"rotation", "center", "centroids"} - set(arrays)
         if missing:
             raise artifacts.ArtifactError(f"{path}: codec is missing {', '.join(sorted(missing))}")
-        return cls(arrays["rotation"], arrays["center"], arrays["centroids"])
+        rotation, center, centroids = arrays["rotation"], arrays["center"], arrays["centroids"]
+        d = rotation.shape[-1] if rotation.ndim == 2 else -1
+        if (rotation.ndim != 2 or rotation.shape[0] != d or center.shape != (d,) or centroids.ndim != 3
+                or centroids.shape[0] * centroids.shape[2] != d):
+            raise artifacts.ArtifactError(f"{path}: inconsistent codec shapes: rotation {tuple(rotation.shape)}, "
+                                          f"center {tuple(center.shape)}, centroids {tuple(centroids.shape)}")
+        for name, value in (("rotation", rotation), ("center", center), ("centroids", centroids)):
+            if not np.isfinite(value).all():
+                raise artifacts.ArtifactError(f"{path}: the codec's {name} holds non-finite values; rerun codes")
+        return cls(rotation, center, centroids)
 
 
 def resolve_collisions(codec: Codec, x: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int]:

@@ -93,8 +93,10 @@ def validate(model: SequenceEncoder, corpus: Corpus, batch_size: int) -> dict[st
 
 
 def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_cfg: TrainConfig, d: dist.Dist,
-             ckpt_dir: Path | None) -> dict:
-    """Train `model` (code embeddings over the corpus' global items) with the contrastive objective."""
+             ckpt_dir: Path | None, seed: int) -> dict:
+    """Train `model` (code embeddings over the corpus' global items) with the contrastive objective.
+
+    `seed`: the run's top-level seed (batch orders, the loop's generators)."""
     objective = Contrastive(model, cfg.tau, cfg.rho, d)
     per_domain: list[dict[str, float]] = []
 
@@ -104,10 +106,10 @@ def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_
         per_domain.append(scores)
         return {"ndcg@10": float(np.mean(list(scores.values())))}
 
-    result = fit(objective, train_cfg, lambda e: iterate(corpus.windows, train_cfg.batch_size, train_cfg.seed, e,
+    result = fit(objective, train_cfg, lambda e: iterate(corpus.windows, train_cfg.batch_size, seed, e,
                                                          d.rank, d.world, train_cfg.max_batch_tokens), d,
-                 validate=monitor, monitor="ndcg@10", ckpt_dir=ckpt_dir, desc="pretrain")
-    batches = batch_order(corpus.windows, train_cfg.batch_size, train_cfg.seed, 1, max_tokens=train_cfg.max_batch_tokens)
+                 seed=seed, validate=monitor, monitor="ndcg@10", ckpt_dir=ckpt_dir, desc="pretrain")
+    batches = batch_order(corpus.windows, train_cfg.batch_size, seed, 1, max_tokens=train_cfg.max_batch_tokens)
     windows_per_epoch = sum(len(b) for b in batches[:len(batches) // d.world * d.world])
     train_s = [row["train_s"] for row in result.history]
     return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "best_valid_ndcg@10": result.best_metric,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from textcode.core import artifacts
 from textcode.rec.item_embedding import CodeItemEmbedding
 from textcode.rec.sasrec import SequenceEncoder
 
@@ -37,6 +38,10 @@ def build_index(vectors: np.ndarray):
     """An exact inner-product index (items are few; exact search keeps evaluation honest)."""
     import faiss
 
+    finite = np.isfinite(vectors).all(1)
+    if not finite.all():  # faiss would abort the process, or rank by NaN
+        raise ValueError(f"item vectors: row {int(np.flatnonzero(~finite)[0])} holds a non-finite value "
+                         f"({int((~finite).sum())} row(s) in all); the model's weights are corrupt or diverged")
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
@@ -49,9 +54,35 @@ def write_index(index, path: Path) -> None:
 
 
 def read_index(path: Path):
+    """A FAISS index file, checked against its folder's manifest first (see artifacts.verify_file)."""
     import faiss
 
-    return faiss.read_index(str(path))
+    path = Path(path)
+    if not path.exists():
+        raise artifacts.ArtifactError(f"{path}: file not found")
+    artifacts.verify_file(path)
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise artifacts.ArtifactError(f"{path}: unreadable FAISS index, truncated or corrupt ({exc})") from exc
+
+
+def load_model(folder: str | Path):
+    """The sequence model of a finished model (or export) folder, its files checked against the manifest;
+    a model whose code table lies outside [0, n_codes) is refused naming the weights file."""
+    from textcode.core.model_folder import WEIGHTS
+    from textcode.core.model_kinds import load_recommender
+
+    folder = Path(folder)
+    artifacts.verify_folder(folder)
+    try:
+        model = load_recommender(folder)
+    except ValueError as exc:  # e.g. CodeItemEmbedding: "codes must lie in [0, n)"
+        raise artifacts.ArtifactError(f"{folder / WEIGHTS}: {exc}; retrain or re-export this model") from exc
+    items = getattr(model, "items", None)
+    if isinstance(items, CodeItemEmbedding):
+        artifacts.check_codes(items.codes.cpu().numpy(), items.n_codes, f"{folder / WEIGHTS} (items.codes)")
+    return model
 
 
 class Retriever:
@@ -121,7 +152,5 @@ def cold_item_report(retriever: Retriever, histories: Sequence[np.ndarray], targ
 
 def load_retriever(folder: str | Path) -> Retriever:
     """A Retriever from an export folder (written by stage `export`)."""
-    from textcode.core.model_kinds import load_recommender
-
     folder = Path(folder)
-    return Retriever(load_recommender(folder), read_index(folder / INDEX))
+    return Retriever(load_model(folder), read_index(folder / INDEX))

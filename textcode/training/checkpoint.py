@@ -85,25 +85,46 @@ class Checkpoint:
         folder = self.folder()
         if not (folder / "state.json").exists():
             return None
-        meta = artifacts.read_json(folder / "state.json")
+        try:
+            meta = artifacts.read_json(folder / "state.json")
+            if not isinstance(meta, dict):
+                raise artifacts.ArtifactError(f"{folder / 'state.json'}: not a checkpoint state (a JSON object)")
+        except artifacts.ArtifactError as exc:
+            raise self._unreadable(folder, exc) from exc
         if meta.get("format") != FORMAT:
             raise artifacts.ArtifactError(f"{folder}: a checkpoint of another format (format {meta.get('format')}, "
                                           f"this code reads {FORMAT}); delete {self.root} to train from the start")
         if meta["world"] != self.d.world:
             raise artifacts.ArtifactError(f"{folder}: checkpoint was written by {meta['world']} process(es); "
                                           f"resume with the same number (now {self.d.world})")
-        self._load_weights(folder / "last.safetensors")
-        tensors = _by_owner(artifacts.load_tensors(folder / "optimizer.safetensors")[0], self.optimizers, folder)
-        for name, opt in self.optimizers.items():
-            _optimizer_from_tensors(opt, tensors[name], meta["optimizers"][name])
-        rng, _ = artifacts.load_tensors(folder / "rng.safetensors")
-        torch.set_rng_state(torch.tensor(rng[f"{self.d.rank}.cpu"]))
-        if self.d.device.startswith("cuda"):
-            torch.cuda.set_rng_state(torch.tensor(rng[f"{self.d.rank}.cuda"]), self.d.device)
-        return meta["loop"], meta["ranks"][self.d.rank]
+        try:
+            self._load_weights(folder / "last.safetensors")
+            tensors = _by_owner(artifacts.load_tensors(folder / "optimizer.safetensors")[0], self.optimizers, folder)
+            for name, opt in self.optimizers.items():
+                _optimizer_from_tensors(opt, tensors[name], meta["optimizers"][name])
+            rng, _ = artifacts.load_tensors(folder / "rng.safetensors")
+            torch.set_rng_state(torch.tensor(rng[f"{self.d.rank}.cpu"]))
+            if self.d.device.startswith("cuda"):
+                torch.cuda.set_rng_state(torch.tensor(rng[f"{self.d.rank}.cuda"]), self.d.device)
+            return meta["loop"], meta["ranks"][self.d.rank]
+        except (artifacts.ArtifactError, KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+            # a truncated or corrupt file, or one that does not fit this run: every rerun would stop here
+            raise self._unreadable(folder, exc) from exc
 
     def load_best(self) -> None:
-        self._load_weights(self.folder() / "best.safetensors")
+        try:
+            self._load_weights(self.folder() / "best.safetensors")
+        except (artifacts.ArtifactError, KeyError, ValueError, RuntimeError) as exc:
+            raise self._unreadable(self.folder(), exc) from exc
+
+    def _unreadable(self, folder: Path, exc: BaseException) -> artifacts.ArtifactError:
+        """The error for a checkpoint a rerun cannot resume from: the file, and what to delete to start over."""
+        detail = str(exc) if isinstance(exc, artifacts.ArtifactError) else f"{type(exc).__name__}: {exc}"
+        detail = detail.split("; delete ")[0]  # the reader's own advice; what to delete is said below
+        partial = next((p for p in (self.root, *self.root.parents) if p.name.endswith(".partial")), None)
+        whole = f" (or {partial}, the whole unfinished output)" if partial is not None else ""
+        return artifacts.ArtifactError(f"cannot resume from the checkpoint {folder}: {detail}. Delete {folder}{whole} "
+                                       "to train from the start")
 
     def _weights(self) -> dict[str, torch.Tensor]:
         return {f"{name}.{key}": value.detach().cpu().contiguous()

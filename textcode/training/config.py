@@ -2,7 +2,8 @@
 
 `LoopConfig` holds what the loop itself reads (textcode/training/loop.py); every training section extends
 it: `train` (TrainConfig: pre-training, fine-tuning, the utility SASRec-IDs) and the generation family's
-`generator.train` and `prior.train` (textcode/gen/config.py), which set their own defaults.
+`generator.train` and `prior.train` (textcode/gen/config.py), which set their own defaults. None of them has a
+seed: the top-level `seed` is the one seed setting, passed to the loop by the command (textcode/runtime/seeding.py).
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ class TrainConfig(LoopConfig):
     """`train`: the recommenders' training (an objective module, Adam at a constant rate; training.loop.fit)."""
 
     max_batch_tokens: int = 0  # and at most this many padded positions per step (0 = no limit); bounds memory
-    seed: int = 0
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # forward pass; auto: bf16 only on native bf16 hardware
     mmap_threshold_mb: int = 0  # >0: glibc maps blocks this large on their own, freed at once (textcode/runtime/memory.py);
     # 0 = the allocator's own behaviour. Process-wide, set when training starts.

@@ -194,6 +194,8 @@ class Loop:
             st.history.append(row)
             if d.is_main:
                 self._log_epoch(row, means, improved, cut)
+                if st.stopped == "time_budget":
+                    self._warn_budget(row, cut)
             if self.checkpoint is not None:
                 save(best=improved)
         if validate is not None and st.best_epoch:
@@ -218,14 +220,24 @@ class Loop:
                  f" (cut after {row['batches']} batches)" if cut else "", logged, row["train_s"] + row["valid_s"],
                  row["wall_s"], " *" if improved else "", f" -> {self.state.stopped}" if self.state.stopped else "")
 
+    def _warn_budget(self, row: dict, cut: bool) -> None:
+        """A budget is a safety net: say loudly when it, not the epochs or early stopping, ended training."""
+        where = (f"cut epoch {row['epoch']} after {row['batches']} batches" if cut
+                 else f"stopped after epoch {row['epoch']}")
+        log.warning("%s: wall-clock budget max_minutes=%g reached (%.0f s): %s of at most %d "
+                    "(stopped=time_budget; results depend on machine speed and load)", self.desc, self.cfg.max_minutes,
+                    row["wall_s"], where, self.cfg.epochs)
+
     def _over_budget(self, start: float) -> bool:
         return bool(self.cfg.max_minutes) and time.perf_counter() - start > self.cfg.max_minutes * 60
 
 
-def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterable[Any]], d: dist.Dist,
+def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterable[Any]], d: dist.Dist, *, seed: int,
         validate: Callable[[], Mapping[str, float]] | None = None, monitor: str | None = None,
         ckpt_dir: Path | None = None, desc: str = "train", params: Iterable[nn.Parameter] | None = None) -> Result:
     """Train `objective` (its trainable parameters, or `params`) with Adam at a constant rate: the recommenders.
+
+    `seed` is the run's top-level `seed` (the loop seeds torch with seed + rank before the first step).
 
     `objective.forward(batch)` returns (loss to backpropagate, value to log as "loss"); it is what gets
     wrapped in DistributedDataParallel, so everything that needs gradients happens inside one forward call.
@@ -236,7 +248,7 @@ def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterabl
         log.warning("%s: mmap_threshold_mb=%d not applied: the C allocator is not glibc", desc, cfg.mmap_threshold_mb)
     trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loop = Loop({"objective": objective}, {"objective": opt}, cfg, seed=cfg.seed, d=d,
+    loop = Loop({"objective": objective}, {"objective": opt}, cfg, seed=seed, d=d,
                 ckpt_dir=ckpt_dir, precision=cfg.precision, desc=desc)
 
     def step(batch) -> dict[str, torch.Tensor]:

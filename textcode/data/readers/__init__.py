@@ -3,7 +3,9 @@
 A reader entry is "module:function"; the function takes (SourceConfig, resolved path, domain name)
 and returns a Domain. Modules are imported only when their format is read (raw Amazon needs
 `datasets`), so this registry stays torch-free and cheap. Adding a format: one reader file and
-one line here (docs/extending.md).
+one line here (docs/extending.md). Readers open their files through `textcode.data.textfile`
+(`read_lines`, `read_bytes`) or `textcode.data.jsonlines.read_jsonl`, which turn missing and empty
+files, undecodable text and broken gzip into DataError naming the file and line.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ READERS: dict[str, str] = {
 
 def reader(fmt: str) -> Callable:
     """The reader function of a registered format."""
+    if not fmt:
+        raise ConfigError(f"source.format: missing (formats: {', '.join(READERS)})")
     if fmt not in READERS:
         raise ConfigError(f"source.format: unknown format {fmt!r} (formats: {', '.join(READERS)})")
     module, func = READERS[fmt].split(":")

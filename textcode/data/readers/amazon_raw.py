@@ -44,6 +44,7 @@ from textcode.data.domain import Domain
 from textcode.data.errors import DataError
 from textcode.data.itemtext import item_text
 from textcode.data.jsonlines import read_jsonl
+from textcode.data.textfile import check_file
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +167,9 @@ def _load(path: Path, checks: dict[str, _Check]):
     `datasets` reports a bad line without its number; then the file is scanned for the first
     unparsable line or checked field of the wrong type, and that line is named.
     """
+    check_file(path)  # missing or 0 bytes; undecodable text and broken gzip are found below
     import datasets  # heavy import, and only this reader needs it
 
-    if not path.is_file():
-        raise DataError(path, "file not found")
     try:
         ds = datasets.load_dataset("json", data_files=str(path), split="train")
     except Exception as exc:  # not silenced: every path below raises
@@ -180,6 +180,8 @@ def _load(path: Path, checks: dict[str, _Check]):
         raise DataError(path, f"`datasets` could not convert it ({exc.__cause__ or exc}); every line is a JSON object "
                         f"and the fields read here ({', '.join(checks)}) are well-formed, so another field is "
                         "at fault (typically one whose type changes far into the file)") from exc
+    if ds.num_rows == 0:
+        raise DataError(path, "no JSON lines")
     missing = [n for n in checks if n not in ds.column_names]
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(repr(m) for m in missing)}; "

@@ -8,10 +8,9 @@ are sorted by timestamp with a stable sort, so ties keep the file's order.
 """
 from __future__ import annotations
 
-import gzip
 import io
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +20,7 @@ from textcode.data.domain import Domain, from_sequences
 from textcode.data.errors import DataError
 from textcode.data.itemtext import item_text
 from textcode.data.readers.recbole import read_atomic
+from textcode.data.textfile import read_bytes, read_lines
 
 MOVIES = "movies.dat"
 _RATING_TYPES = {"UserID": pa.int64(), "MovieID": pa.int64(), "Rating": pa.float64(), "Timestamp": pa.int64()}
@@ -73,10 +73,8 @@ def read_recbole_inter(path: str | Path, prefix: str, name: str) -> Domain:
 # ----------------------------------------------------------------------------- GroupLens .dat files
 
 def _read_movies(path: Path) -> dict[int, str]:
-    if not path.is_file():
-        raise DataError(path, "file not found")
     texts: dict[int, str] = {}
-    for lineno, fields in _dat_lines(path):
+    for lineno, fields in _dat_lines(path):  # a missing or empty file raises here
         if len(fields) != 3:
             raise DataError(path, f"expected MovieID::Title::Genres, found {len(fields)} field(s)", line=lineno)
         movie = _integer(fields[0], "MovieID", path, lineno)
@@ -99,8 +97,7 @@ def _ratings_file(folder: Path) -> Path:
 
 def _read_ratings(path: Path) -> pa.Table:
     """`UserID::MovieID::Rating::Timestamp` lines, parsed by Arrow (a Python loop takes seconds)."""
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-        raw = f.read()
+    raw = read_bytes(path)  # DataError for an empty file or a broken gzip
     try:
         table = pacsv.read_csv(
             io.BytesIO(raw.replace(b"::", b"\t")),
@@ -132,12 +129,9 @@ def _dat_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
 
     GroupLens wrote ML-1M in Latin-1 (e.g. "Misérables"); read as UTF-8 it would fail or garble.
     """
-    opener: Callable = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="latin-1") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            if line:
-                yield lineno, line.split("::")
+    for lineno, line in read_lines(path, encoding="latin-1"):
+        if line:
+            yield lineno, line.split("::")
 
 
 # ----------------------------------------------------------------------------- shared

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 from textcode.data.domain import Domain, from_sequences
 from textcode.data.errors import DataError
+from textcode.data.textfile import read_lines
 
 _TYPES: dict[str, Callable[[str], object]] = {
     "token": str,
@@ -28,57 +29,52 @@ def read_atomic(path: str | Path, required: tuple[str, ...]) -> Iterator[tuple[i
 
     The header declares `name:type`; every name in `required` must be present. Values are
     converted by their declared type; a bad value or a short row raises DataError with the
-    file and line.
+    file and line, as does every failure of `textfile.read_lines` (missing, empty, not UTF-8).
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        columns = []
-        for col in header:
-            name, sep, typ = col.partition(":")
-            if not sep or typ not in _TYPES:
-                raise DataError(path, f"header column {col!r} is not of the form name:type "
-                                f"(type one of {', '.join(_TYPES)})", line=1)
-            columns.append((name, typ))
-        names = [n for n, _ in columns]
-        missing = [r for r in required if r not in names]
-        if missing:
-            raise DataError(path, f"missing column(s) {', '.join(missing)}; header has {', '.join(names)}", line=1)
-        for lineno, line in enumerate(f, start=2):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line:
-                continue
-            values = line.split("\t")
-            if len(values) != len(columns):
-                raise DataError(path, f"expected {len(columns)} tab-separated fields, found {len(values)}", line=lineno)
-            row = {}
-            for (name, typ), raw in zip(columns, values):
-                try:
-                    row[name] = _TYPES[typ](raw)
-                except ValueError:
-                    raise DataError(path, f"column {name!r}: {raw!r} is not a valid {typ}", line=lineno) from None
-            yield lineno, row
+    lines = read_lines(path)
+    _, first = next(lines)  # read_lines raises for a missing or empty file
+    header = first.split("\t")
+    columns = []
+    for col in header:
+        name, sep, typ = col.partition(":")
+        if not sep or typ not in _TYPES:
+            raise DataError(path, f"header column {col!r} is not of the form name:type "
+                            f"(type one of {', '.join(_TYPES)})", line=1)
+        columns.append((name, typ))
+    names = [n for n, _ in columns]
+    missing = [r for r in required if r not in names]
+    if missing:
+        raise DataError(path, f"missing column(s) {', '.join(missing)}; header has {', '.join(names)}", line=1)
+    for lineno, line in lines:
+        if not line:
+            continue
+        values = line.split("\t")
+        if len(values) != len(columns):
+            raise DataError(path, f"expected {len(columns)} tab-separated fields, found {len(values)}", line=lineno)
+        row = {}
+        for (name, typ), raw in zip(columns, values):
+            try:
+                row[name] = _TYPES[typ](raw)
+            except ValueError:
+                raise DataError(path, f"column {name!r}: {raw!r} is not a valid {typ}", line=lineno) from None
+        yield lineno, row
 
 
 def _read_index(path: Path) -> dict[str, int]:
     """`raw_id<TAB>index` lines; indices must be 0..n-1."""
-    if not path.exists():
-        raise DataError(path, "file not found")
     index: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 2:
-                raise DataError(path, "expected 'raw_id<TAB>index'", line=lineno)
-            try:
-                idx = int(parts[1])
-            except ValueError:
-                raise DataError(path, f"index {parts[1]!r} is not an integer", line=lineno) from None
-            if parts[0] in index:
-                raise DataError(path, f"id {parts[0]!r} appears twice", line=lineno)
-            index[parts[0]] = idx
+    for lineno, line in read_lines(path):
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise DataError(path, "expected 'raw_id<TAB>index'", line=lineno)
+        try:
+            idx = int(parts[1])
+        except ValueError:
+            raise DataError(path, f"index {parts[1]!r} is not an integer", line=lineno) from None
+        if parts[0] in index:
+            raise DataError(path, f"id {parts[0]!r} appears twice", line=lineno)
+        index[parts[0]] = idx
     if sorted(index.values()) != list(range(len(index))):
         raise DataError(path, "indices are not exactly 0..n-1")
     return index

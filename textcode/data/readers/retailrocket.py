@@ -22,6 +22,7 @@ import numpy as np
 
 from textcode.data.domain import Domain
 from textcode.data.errors import DataError
+from textcode.data.textfile import read_lines
 
 TRAIN = "train_sessions.txt"
 TEST = "test_prefixes.tsv"
@@ -49,38 +50,35 @@ def read_sessions(path: str | Path, name: str) -> Domain:
 
 
 def _read_train(path: Path) -> list[tuple[str, list[int]]]:
-    if not path.is_file():
-        raise DataError(path, "file not found")
     sessions = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            items = _items(line.split(), path, lineno, "session")
-            if not items:
-                raise DataError(path, "empty session", line=lineno)
-            sessions.append((f"train-{lineno}", items))
+    for lineno, line in read_lines(path):  # a missing or empty file raises here
+        items = _items(line.split(), path, lineno, "session")
+        if not items:
+            raise DataError(path, "empty session", line=lineno)
+        sessions.append((f"train-{lineno}", items))
     return sessions
 
 
 def _read_test(path: Path) -> list[tuple[str, list[int]]]:
     """Full test sessions rebuilt from their prefix rows, in order of first appearance."""
-    if not path.is_file():
-        raise DataError(path, "file not found")
     rows: dict[str, list[tuple[int, list[int], int]]] = {}
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n").split("\t")
-        if header != TEST_HEADER:
-            raise DataError(path, f"header must be {' '.join(TEST_HEADER)} (tab-separated), found {header}", line=1)
-        for lineno, line in enumerate(f, start=2):
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) != len(TEST_HEADER):
-                raise DataError(path, f"expected {len(TEST_HEADER)} tab-separated fields, found {len(fields)}", line=lineno)
-            session, prefix, label, stamp = fields
-            prefix_items = _items(prefix.split(), path, lineno, "prefix")
-            if not prefix_items:
-                raise DataError(path, "empty prefix", line=lineno)
-            label_item = _items([label], path, lineno, "label")[0]
-            _items([stamp], path, lineno, "timestamp")  # checked, not kept
-            rows.setdefault(session, []).append((lineno, prefix_items, label_item))
+    lines = read_lines(path)  # a missing or empty file raises here
+    header = next(lines)[1].split("\t")
+    if header != TEST_HEADER:
+        raise DataError(path, f"header must be {' '.join(TEST_HEADER)} (tab-separated), found {header}", line=1)
+    for lineno, line in lines:
+        fields = line.split("\t")
+        if len(fields) != len(TEST_HEADER):
+            raise DataError(path, f"expected {len(TEST_HEADER)} tab-separated fields, found {len(fields)}", line=lineno)
+        session, prefix, label, stamp = fields
+        prefix_items = _items(prefix.split(), path, lineno, "prefix")
+        if not prefix_items:
+            raise DataError(path, "empty prefix", line=lineno)
+        label_item = _items([label], path, lineno, "label")[0]
+        _items([stamp], path, lineno, "timestamp")  # checked, not kept
+        rows.setdefault(session, []).append((lineno, prefix_items, label_item))
+    if not rows:
+        raise DataError(path, "no test rows after the header")
     sessions = []
     for session, srows in rows.items():
         _, longest, label = max(srows, key=lambda r: len(r[1]))  # the first of the longest rows
@@ -98,6 +96,8 @@ def _items(tokens: list[str], path: Path, lineno: int, what: str) -> list[int]:
     for t in tokens:
         if not (t.isascii() and t.isdigit()):
             raise DataError(path, f"{what}: {t!r} is not a non-negative integer", line=lineno)
+        if len(t) > 18 and int(t) >= 2**63:
+            raise DataError(path, f"{what}: {t} is too large (ids must fit in 64 bits)", line=lineno)
     return [int(t) for t in tokens]
 
 
