@@ -17,9 +17,16 @@ from textcode.commands import common
 from textcode.core import artifacts
 from textcode.core.settings import section
 from textcode.data.domain import Domain
+from textcode.data.errors import DataError
 from textcode.data.split import leave_one_out
 from textcode.rec.config import CodesConfig
-from textcode.rec.opq import Codec, code_stats, fit_codec, resolve_collisions
+from textcode.rec.opq import (
+    Codec,
+    code_stats,
+    fit_codec,
+    fit_to_domain,
+    resolve_collisions,
+)
 
 log = logging.getLogger("codes")
 
@@ -46,10 +53,20 @@ def main(argv: list[str] | None = None) -> int:
         if codec.dim != emb.shape[1]:
             raise artifacts.ArtifactError(f"{reuse}: codec is for {codec.dim}-d embeddings, ours are {emb.shape[1]}-d")
         log.info("reusing the codec of %s", reuse)
+        fitted_to_domain = ""
+        fitted_opq = bool(np.abs(codec.rotation - np.eye(codec.dim, dtype=codec.rotation.dtype)).max() > 0)
     else:
-        log.info("fitting OPQ%d x %d on %d training items (%s)", codes_cfg.n_subspaces, codes_cfg.n_centroids,
+        if len(train_items) < 2:
+            raise DataError(prepared, f"{len(train_items)} training item(s): a codec needs at least 2 "
+                                      f"(codes.train_on={codes_cfg.train_on})")
+        fitted_cfg, fitted_to_domain = fit_to_domain(codes_cfg, len(train_items), emb.shape[1])
+        fitted_opq = fitted_cfg.opq
+        if fitted_to_domain:
+            log.warning("codes fitted to the domain: requested %s, fitting %s: %s%s", describe(codes_cfg),
+                        describe(fitted_cfg), fitted_to_domain, pretrained_note(codes_cfg, fitted_cfg))
+        log.info("fitting %s%s on %d training items (%s)", describe(fitted_cfg), plain_pq_why(codes_cfg, fitted_cfg),
                  len(train_items), codes_cfg.train_on)
-        codec = fit_codec(emb[train_items], codes_cfg, seed=cfg["seed"])
+        codec = fit_codec(emb[train_items], fitted_cfg, seed=cfg["seed"])
     fit_s = time.perf_counter() - start
     codes = codec.encode(emb)
     # the codec's own collisions, before resolving them (comparable with VQ-Rec's published indexes)
@@ -65,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         stats = {
             "domain": domain.name,
             "n_subspaces": codec.n_subspaces,
+            "n_centroids_requested": codes_cfg.n_centroids,
             "n_centroids": codec.n_centroids,
+            "opq_requested": codes_cfg.opq,
+            "opq": fitted_opq,
+            "fitted_to_domain": fitted_to_domain,  # why the codec differs from the request; "" when it does not
             "dim": codec.dim,
             "opq_train_s": round(fit_s, 3),
             "train_items": int(len(train_items)),
@@ -81,3 +102,24 @@ def main(argv: list[str] | None = None) -> int:
              domain.n_items, stats["all"]["recon_error"])
     return 0
 
+
+def describe(cfg: CodesConfig) -> str:
+    """`OPQ32 x 256` or `PQ32 x 128`: the codec kind, sub-spaces and centroids per sub-space."""
+    return f"{'OPQ' if cfg.opq else 'PQ'}{cfg.n_subspaces} x {cfg.n_centroids}"
+
+
+def plain_pq_why(requested: CodesConfig, fitted: CodesConfig) -> str:
+    """Why a codec is plain PQ, for the log line that names it ("" for OPQ)."""
+    if fitted.opq:
+        return ""
+    if not requested.opq:
+        return " (plain PQ: codes.opq is false)"
+    return " (plain PQ: fewer training items than embedding dimensions, too few for OPQ's rotation)"
+
+
+def pretrained_note(requested: CodesConfig, fitted: CodesConfig) -> str:
+    """What fewer centroids than requested mean downstream."""
+    if fitted.n_centroids == requested.n_centroids:
+        return ""
+    return (f". A model pretrained with {requested.n_centroids} codes per sub-space cannot be fine-tuned on these "
+            "codes: fine-tune from scratch (finetune.init=scratch) or add items to the domain")

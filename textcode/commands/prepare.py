@@ -23,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = common.resolved_config(args, "prepare")
     source = build(SourceConfig, cfg["source"], prefix="source.")
     name = cfg["domain"]
-    domain = read_source(source, name, cfg["data_root"])  # every user long enough for leave-one-out
+    dropped: dict[str, int] = {}  # what the reader dropped (table sources), for the summary
+    domain = read_source(source, name, cfg["data_root"], dropped=dropped)  # every user long enough for leave-one-out
     lengths = domain.lengths()
     summary = dict(domain=name, **domain.counts(), has_text=domain.item_text is not None,
                    mean_length=float(lengths.mean()), min_length=int(lengths.min()), max_length=int(lengths.max()),
                    training_items=len(leave_one_out(domain).training_item_set()))
+    if dropped:
+        summary["dropped"] = dropped
     with artifacts.OutputFolder(args.out, "prepare", cfg) as out:
         domain.save(out)
         out.summary.update(summary)

@@ -19,7 +19,7 @@ from textcode.core.config import (
     merge_layers,
     to_dict,
 )
-from textcode.data.config import SourceConfig, WindowConfig
+from textcode.data.config import SourceConfig, WindowConfig, rebase_table_paths
 from textcode.eval.config import EvaluateConfig, ReportConfig
 from textcode.gen.config import (
     GenerateConfig,
@@ -86,24 +86,33 @@ def split_job(job: str) -> tuple[str, str | None]:
 
 def layers_for(config_dir: str | Path, job: str, domain: str | None) -> list[Layer]:
     """The YAML layers of a job (a stage, optionally `.run`) and domain, in merge order:
-    base < stages/<stage>.yaml < runs/<stage>/<run>.yaml < domains/<domain>.yaml."""
+    base < stages/<stage>.yaml < runs/<stage>/<run>.yaml < domains/<domain>.yaml.
+
+    A table source's relative file paths (`source.interactions`, `source.items`) are made relative to
+    the folder of the YAML file that sets them (`rebase_table_paths`); command-line overrides stay
+    relative to the working directory."""
     config_dir = Path(config_dir)
     stage, run = split_job(job)
-    layers = [load_layer(config_dir / "base.yaml")]
+    layers = [_load(config_dir / "base.yaml")]
     stage_file = config_dir / "stages" / f"{stage}.yaml"
     if stage_file.exists():
-        layers.append(load_layer(stage_file))
+        layers.append(_load(stage_file))
     if run:
         run_file = config_dir / "runs" / stage / f"{run}.yaml"
         if not run_file.exists():
             raise ConfigError(f"{run_file}: no such run (runs of {stage} are {config_dir}/runs/{stage}/*.yaml)")
-        layers.append(load_layer(run_file))
+        layers.append(_load(run_file))
     if domain:
         domain_file = config_dir / "domains" / f"{domain}.yaml"
         if not domain_file.exists():
             raise ConfigError(f"{domain_file}: no such domain config (domains are configs/domains/*.yaml)")
-        layers.append(load_layer(domain_file))
+        layers.append(_load(domain_file))
     return layers
+
+
+def _load(path: Path) -> Layer:
+    layer = load_layer(path)
+    return Layer(layer.name, rebase_table_paths(layer.data, path.parent))
 
 
 def resolve(layers: list[Layer], job: str) -> tuple[Settings, dict[str, Any]]:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal, Mapping
 
 from textcode.core.config import ConfigError
 from textcode.data.domain import ExpectedCounts
+
+
+@dataclasses.dataclass(frozen=True)
+class TableColumns:
+    """The column names of a `table` source's interactions file (its items file uses `item` too)."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    time: str = "timestamp"  # integer (e.g. unix seconds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +29,13 @@ class SourceConfig:
     `prefix` is the file-name prefix of RecBole-style files (e.g. `Scientific`).
     `reviews`/`meta` name the raw Amazon files inside `path`.
     `k_core` filters users and items after reading: 0 = keep as read, k >= 2 = iterative k-core.
+
+    Format `table` (textcode/data/readers/table.py) reads `interactions` and `items` (CSV, TSV, their
+    `.gz`, or Parquet; a relative path in a YAML file is relative to that file's folder, see
+    `rebase_table_paths`) with the names in `columns`; `text_columns` are cleaned and joined into
+    the item text; items without text are dropped (`drop_items_without_text`, else an error), and
+    users with fewer than `min_length` interactions are dropped and counted. Other formats ignore
+    these keys.
     """
 
     format: str = ""  # required when read ("" = not set); the default only lets stages that never read data resolve
@@ -28,10 +45,36 @@ class SourceConfig:
     meta: str = ""
     k_core: int = 0
     expect: ExpectedCounts = ExpectedCounts()
+    # format `table` only
+    interactions: str = ""
+    items: str = ""
+    columns: TableColumns = TableColumns()
+    text_columns: tuple[str, ...] = ()
+    drop_items_without_text: bool = True  # the VQ-Rec chain needs text; false = an item without text is an error
+    min_length: int = 3  # what the leave-one-out split needs; shorter users are dropped (and counted)
 
     def __post_init__(self) -> None:
         if self.k_core < 0 or self.k_core == 1:
             raise ConfigError(f"source.k_core must be 0 (no filtering) or at least 2, got {self.k_core}")
+
+
+TABLE_PATH_KEYS = ("interactions", "items")  # the `source` keys that `rebase_table_paths` rewrites
+
+
+def rebase_table_paths(data: Mapping[str, Any], folder: str | Path) -> Mapping[str, Any]:
+    """A YAML layer's tree with its relative `source.interactions`/`source.items` joined to `folder`
+    (the folder of the YAML file), so they name the same file from any working directory.
+
+    Absolute paths, and every other key (`source.path` stays relative to the working directory,
+    as the existing domains write it), are left as they are; values that are not strings are left
+    for the schema check to report.
+    """
+    source = data.get("source")
+    if not isinstance(source, Mapping):
+        return data
+    rebased = {k: (str(Path(folder) / v) if k in TABLE_PATH_KEYS and isinstance(v, str) and v
+                   and not Path(v).is_absolute() else v) for k, v in source.items()}
+    return {**data, "source": rebased} if rebased != dict(source) else data
 
 
 @dataclasses.dataclass(frozen=True)

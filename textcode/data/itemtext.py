@@ -36,7 +36,13 @@ def field(value: str | Iterable[str] | None) -> str:
 
 def item_text(title: str | None, categories: str | Iterable[str] | None = None, brand: str | None = None) -> str:
     """The text of an item: cleaned fields joined by spaces (empty fields skipped)."""
-    return " ".join(f for f in (field(title), field(categories), field(brand)) if f)
+    return fields_text((title, categories, brand))
+
+
+def fields_text(values: Iterable[str | Iterable[str] | None]) -> str:
+    """Any number of fields (e.g. a table source's `text_columns`), each cleaned by `field`, joined by
+    spaces with empty ones skipped: `item_text` for fields other than title, categories and brand."""
+    return " ".join(f for f in map(field, values) if f)
 
 
 def _strings(value: Iterable) -> Iterable[str]:

@@ -37,14 +37,30 @@ def source_path(template: str, data_root: str = "") -> Path:
     return Path(template.format(data_root=data_root))
 
 
-def read_source(cfg: SourceConfig, name: str, data_root: str = "", min_length: int = MIN_LENGTH) -> Domain:
+def source_location(cfg: SourceConfig, data_root: str = "") -> Path:
+    """What the reader is given and errors name: `source.path` with its placeholders filled, or for a
+    `table` source (whose files are `source.interactions` and `source.items`) its interactions file."""
+    if cfg.format == "table":
+        if not cfg.interactions:
+            raise ConfigError("source.interactions: missing (the interactions file of a table source)")
+        return Path(cfg.interactions)
+    return source_path(cfg.path, data_root)
+
+
+def read_source(cfg: SourceConfig, name: str, data_root: str = "", min_length: int = MIN_LENGTH,
+                dropped: dict | None = None) -> Domain:
     """Read, validate, k-core filter and count-check one domain.
 
     After k-core filtering every user must have at least `min_length` interactions (what the
-    leave-one-out split needs); a shorter one is a DataError naming the user.
+    leave-one-out split needs); a shorter one is a DataError naming the user. A reader may return
+    `(domain, counts of what it dropped)` instead of a domain; those counts are added to `dropped`.
     """
-    path = source_path(cfg.path, data_root)
+    path = source_location(cfg, data_root)
     domain = reader(cfg.format)(cfg, path, name)
+    if isinstance(domain, tuple):
+        domain, counts = domain
+        if dropped is not None:
+            dropped.update(counts)
     domain.validate(str(path))
     if domain.n_interactions == 0:
         raise DataError(path, f"domain {name!r}: no interactions were read")

@@ -60,7 +60,8 @@ def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, input
             raise ConfigError("code item embeddings need the domain's codes")
         if inputs.n_codes != model.items.n_codes:
             raise ConfigError(f"codes.n_centroids: the domain has {inputs.n_codes} codes per sub-space, "
-                              f"the pretrained model {model.items.n_codes}")
+                              f"the pretrained model {model.items.n_codes}; fine-tune from scratch "
+                              "(finetune.init=scratch) or give the domain more items")
         model.items.replace_codes(torch.as_tensor(inputs.codes.astype(np.int64)))
         return model
     kind = item_embedding_kind(ft)

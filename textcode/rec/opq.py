@@ -156,8 +156,46 @@ def _cheapest_free_tuple(own: np.ndarray, extra: np.ndarray, used: set[bytes]) -
 
 
 def fit_codec(x: np.ndarray, cfg: CodesConfig, seed: int = 0) -> Codec:
-    """Fit OPQ + IVF1 + PQ with faiss on `x` (the training items' embeddings)."""
+    """Fit OPQ + IVF1 + PQ with faiss on `x` (the training items' embeddings), exactly as `cfg` says.
+
+    Settings that `x` is too small for are errors here; `fit_to_domain` chooses ones that fit.
+    """
     return codec_from_index(train_index(x, cfg, seed))
+
+
+def fit_to_domain(cfg: CodesConfig, n: int, d: int) -> tuple[CodesConfig, str]:
+    """The codes settings that `n` training vectors of dimension `d` can fit, and why they differ
+    from `cfg` ("" when `cfg` fits as it is, and then `cfg` itself is returned).
+
+    - faiss' k-means refuses fewer points than centroids (it only warns below 39 per centroid, a
+      warning `_quiet_seeded` silences), so with `n < n_centroids` each sub-space gets the largest
+      power of two <= n centroids instead;
+    - faiss' OPQ rotation update writes a d x d matrix into a buffer of n x d floats
+      (`OPQMatrix::train`), which corrupts the heap when n < d, so with `n < d` plain PQ (no
+      rotation) is fitted instead.
+    """
+    _check_n_centroids(cfg.n_centroids)  # a bad request is an error, not something to fit around
+    if n < 2:
+        raise ValueError(f"{n} training vector(s) cannot fit a codec (at least 2 are needed)")
+    reasons, changes = [], {}
+    if n < cfg.n_centroids:
+        fitted = 1 << (n.bit_length() - 1)
+        changes["n_centroids"] = fitted
+        reasons.append(f"{n} training vectors cannot fit {cfg.n_centroids} centroids per sub-space "
+                       f"(k-means needs at least one vector per centroid), so {fitted}, the largest power "
+                       f"of two <= {n}")
+    if cfg.opq and n < d:
+        changes["opq"] = False
+        reasons.append(f"{n} training vectors are fewer than the {d} dimensions OPQ's rotation needs, so plain "
+                       "PQ (no rotation)")
+    if not changes:
+        return cfg, ""
+    return dataclasses.replace(cfg, **changes), "; ".join(reasons)
+
+
+def _check_n_centroids(M: int) -> None:
+    if M < 2 or M > 256 or M & (M - 1):
+        raise ValueError(f"n_centroids={M} must be a power of two from 2 to 256")
 
 
 def train_index(x: np.ndarray, cfg: CodesConfig, seed: int = 0):
@@ -168,9 +206,7 @@ def train_index(x: np.ndarray, cfg: CodesConfig, seed: int = 0):
     D, M = cfg.n_subspaces, cfg.n_centroids
     if d % D:
         raise ValueError(f"embedding dim {d} is not divisible by n_subspaces={D}")
-    bits = int(math.log2(M))
-    if 2 ** bits != M or M > 256:
-        raise ValueError(f"n_centroids={M} must be a power of two <= 256")
+    _check_n_centroids(M)
     if n < M:
         raise ValueError(f"{n} training vectors cannot fit {M} centroids per sub-space")
     if cfg.opq and n < d:

@@ -1,7 +1,7 @@
 """Source formats: one reader module per format, and the registry that maps `source.format` to it.
 
 A reader entry is "module:function"; the function takes (SourceConfig, resolved path, domain name)
-and returns a Domain. Modules are imported only when their format is read (raw Amazon needs
+and returns a Domain (or `(Domain, {what it dropped: count})`, see sources.read_source). Modules are imported only when their format is read (raw Amazon needs
 `datasets`), so this registry stays torch-free and cheap. Adding a format: one reader file and
 one line here (docs/extending.md). Readers open their files through `textcode.data.textfile`
 (`read_lines`, `read_bytes`) or `textcode.data.jsonlines.read_jsonl`, which turn missing and empty
@@ -22,6 +22,7 @@ READERS: dict[str, str] = {
     "movielens_dat": "textcode.data.readers.movielens:from_source_dat",
     "recbole_inter": "textcode.data.readers.movielens:from_source_inter",
     "retailrocket_sessions": "textcode.data.readers.retailrocket:from_source",
+    "table": "textcode.data.readers.table:from_source",
 }
 
 
