@@ -38,3 +38,12 @@ def test_unknown_command_and_project_errors_exit_2_with_one_line(capsys, tmp_pat
                      "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no-such-domain.yaml: no such domain config" in err
+
+
+def test_help_into_a_pipe_closed_early_is_not_an_error():
+    """`textcode --help | head -1`: the reader stops early; no traceback, exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "textcode", "--help"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate()
+    assert proc.returncode == 0 and b"Traceback" not in err and b"Exception ignored" not in err, err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -42,6 +43,16 @@ def summary(module: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None, package: str = "textcode.commands", prog: str = "textcode") -> int:
+    try:
+        code = _dispatch(argv, package, prog)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return code
+    except BrokenPipeError:  # output piped into a reader that stopped early (`textcode --help | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 0
+
+
+def _dispatch(argv: Sequence[str] | None, package: str, prog: str) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     table = commands(package)
     if not argv or argv[0] in ("-h", "--help", "help"):
