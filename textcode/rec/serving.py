@@ -104,16 +104,19 @@ class Retriever:
         return h.cpu().numpy().astype(np.float32)
 
     def recommend(self, histories: Sequence[np.ndarray], k: int = 10, exclude_history: bool = False):
-        """(scores (B, k), items (B, k)) for each history; optionally never the history's own items."""
+        """(scores (B, k), items (B, k)) best first for each history; optionally never the history's own items.
+        Where fewer than k items are left (a small index, or exclusion), a row ends in items -1, scores -inf."""
         queries = self.embed_histories(histories)
-        extra = max((len(h) for h in histories), default=0) if exclude_history else 0
-        scores, items = self.index.search(queries, k + extra)
-        if not exclude_history:
-            return scores, items
-        out_s, out_i = np.empty((len(histories), k), np.float32), np.empty((len(histories), k), np.int64)
+        extra = max((len(np.unique(h)) for h in histories), default=0) if exclude_history else 0
+        scores, items = self.index.search(queries, min(self.index.ntotal, k + extra))
+        out_s = np.full((len(histories), k), -np.inf, np.float32)
+        out_i = np.full((len(histories), k), -1, np.int64)
         for r, h in enumerate(histories):
-            keep = ~np.isin(items[r], h)
-            out_s[r], out_i[r] = scores[r][keep][:k], items[r][keep][:k]
+            keep = items[r] >= 0  # faiss pads with -1 when asked for more than it holds
+            if exclude_history:
+                keep &= ~np.isin(items[r], h)
+            s, i = scores[r][keep][:k], items[r][keep][:k]
+            out_s[r, :len(s)], out_i[r, :len(i)] = s, i
         return out_s, out_i
 
     def add_items(self, codes: np.ndarray) -> np.ndarray:
