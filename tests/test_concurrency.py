@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from textcode.core import artifacts
+from textcode.core import artifacts, locks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILDER = r"""
 import logging, os, sys, time
 from pathlib import Path
-from textcode.core import artifacts
+from textcode.core import artifacts, locks
 logging.basicConfig(level=logging.INFO)
 {patch}
 out, ready, hold, mode, label = sys.argv[1:6]
@@ -103,7 +103,7 @@ def test_second_build_waits_when_asked(tmp_path):
     out = tmp_path / "toy"
     first, ready = _builder(tmp_path, out, "first", hold=1.5)
     _wait_for(ready, first)
-    second = _build(tmp_path, out, "second", env={artifacts.LOCK_WAIT_ENV: "30"})
+    second = _build(tmp_path, out, "second", env={locks.LOCK_WAIT_ENV: "30"})
     assert first.wait(timeout=30) == 0
     assert second.returncode == 0, second.stderr
     assert f"being built by PID {first.pid}; waiting" in second.stderr
@@ -149,15 +149,15 @@ def test_replacing_an_output_never_leaves_it_missing(tmp_path):
 
 
 KILL_AFTER_EXCHANGE = """
-_exchange = artifacts._exchange
+_exchange = locks._exchange
 def _killed(a, b):
     _exchange(a, b)
     os._exit(9)
-artifacts._exchange = _killed
+locks._exchange = _killed
 """
 
 KILL_BETWEEN_RENAMES = """
-artifacts._exchange = lambda a, b: False  # a file system without an atomic exchange
+locks._exchange = lambda a, b: False  # a file system without an atomic exchange
 _rename = os.rename
 def _killed(a, b):
     _rename(a, b)
@@ -219,13 +219,13 @@ def test_the_lock_is_released_after_an_exception(tmp_path):
             o.path("x.txt").write_text("x")
             raise RuntimeError("boom")
     assert not (tmp_path / "toy.lock").exists() and not out.exists()
-    with artifacts.OutputLock(out, wait=0):  # free at once
+    with locks.OutputLock(out, wait=0):  # free at once
         pass
     # an error inside __enter__ (after the lock was taken) releases it too
     (tmp_path / "toy.partial" / ".config.json").write_text("{not json")
     with pytest.raises(artifacts.ArtifactError, match="invalid JSON"):
         artifacts.OutputFolder(out, "toy", {}, resume=True).__enter__()
-    lock = artifacts.OutputLock(out, wait=0).acquire()
+    lock = locks.OutputLock(out, wait=0).acquire()
     lock.release()
     # and finish() releases it, for commands that call __enter__ and finish() themselves
     folder = artifacts.OutputFolder(out, "toy", {})
@@ -259,15 +259,15 @@ def test_a_killed_builders_partial_is_cleared_by_the_next_run_and_kept_by_a_resu
 
 
 def test_lock_wait_setting(monkeypatch):
-    monkeypatch.delenv(artifacts.LOCK_WAIT_ENV, raising=False)
-    assert artifacts.lock_wait() == 0
-    monkeypatch.setenv(artifacts.LOCK_WAIT_ENV, "inf")
-    assert artifacts.lock_wait() == float("inf")
-    monkeypatch.setenv(artifacts.LOCK_WAIT_ENV, "-1")
-    assert artifacts.lock_wait() == float("inf")
-    monkeypatch.setenv(artifacts.LOCK_WAIT_ENV, "soon")
-    with pytest.raises(artifacts.ArtifactError, match=artifacts.LOCK_WAIT_ENV):
-        artifacts.lock_wait()
+    monkeypatch.delenv(locks.LOCK_WAIT_ENV, raising=False)
+    assert locks.lock_wait() == 0
+    monkeypatch.setenv(locks.LOCK_WAIT_ENV, "inf")
+    assert locks.lock_wait() == float("inf")
+    monkeypatch.setenv(locks.LOCK_WAIT_ENV, "-1")
+    assert locks.lock_wait() == float("inf")
+    monkeypatch.setenv(locks.LOCK_WAIT_ENV, "soon")
+    with pytest.raises(artifacts.ArtifactError, match=locks.LOCK_WAIT_ENV):
+        locks.lock_wait()
 
 
 def test_makefiles_do_not_delete_targets_on_error():

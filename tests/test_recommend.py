@@ -19,7 +19,7 @@ from textcode.data.errors import DataError
 from textcode.rec import sasrec, serving
 from textcode.rec.config import SASRecConfig
 from textcode.rec.item_embedding import CodeItemEmbedding
-from textcode.rec.recommend import Recommender, recommend
+from textcode.rec.recommend import TopK, recommend
 
 N_ITEMS, N_CODES = 40, 16
 HISTORY = [1, 2, 3]
@@ -79,7 +79,7 @@ def _untie(art, ranking):
 
 
 def test_top_k_equals_the_models_own_ranking(art):
-    recs = Recommender.load(art["art"] / "serving", art["art"] / "prepared")
+    recs = TopK.load(art["art"] / "serving", art["art"] / "prepared")
     history = [5, 6, 7, 8]
     (rows,) = recs.recommend([[f"i{i}" for i in history]], k=8, exclude_history=False)
     expected = _brute_force(art["model"], history, 8)
@@ -91,7 +91,7 @@ def test_top_k_equals_the_models_own_ranking(art):
 
 
 def test_history_items_are_excluded_unless_kept(art):
-    recs = Recommender.load(art["art"] / "serving", art["art"] / "prepared")
+    recs = TopK.load(art["art"] / "serving", art["art"] / "prepared")
     history = _brute_force(art["model"], [9, 10], 3).tolist()  # the history's own favourites
     ids = [f"i{i}" for i in history]
     (kept,) = recs.recommend([ids], k=5, exclude_history=False)
@@ -114,7 +114,7 @@ def test_an_item_without_interactions_is_recommended_from_its_codes(art):
 
 
 def test_users_by_id_use_their_whole_sequence(art):
-    recs = Recommender.load(art["art"] / "serving", art["art"] / "prepared")
+    recs = TopK.load(art["art"] / "serving", art["art"] / "prepared")
     by_user = recs.recommend_users(["u3", "u0"], k=4)
     by_items = recs.recommend([[f"i{i}" for i in art["seqs"][3]], [f"i{i}" for i in art["seqs"][0]]], k=4)
     assert by_user == by_items
@@ -123,7 +123,7 @@ def test_users_by_id_use_their_whole_sequence(art):
 
 
 def test_unknown_item_id_is_named(art, capsys):
-    recs = Recommender.load(art["art"] / "serving", art["art"] / "prepared")
+    recs = TopK.load(art["art"] / "serving", art["art"] / "prepared")
     with pytest.raises(DataError, match=r"\[i999\]: unknown item id"):
         recs.recommend([["i1", "i999"]])
     from textcode.cli import main as cli_main
@@ -151,7 +151,7 @@ def test_all_users_writes_parquet(art, tmp_path):
     table = artifacts.load_table(out)
     assert set(table) == {"user", "rank", "item", "score"}
     assert len(table["user"]) == 8 * 4 and table["rank"].tolist() == [1, 2, 3, 4] * 8
-    recs = Recommender.load(art["art"] / "serving", art["art"] / "prepared")
+    recs = TopK.load(art["art"] / "serving", art["art"] / "prepared")
     (u5,) = recs.recommend_users(["u5"], k=4)
     rows = table["user"] == "u5"
     assert table["item"][rows].tolist() == [r.item for r in u5]

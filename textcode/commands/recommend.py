@@ -45,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     common.setup_logging()
     serving_dir, prepared = common.input_path(args, "serving"), common.input_path(args, "prepared")
 
-    from textcode.rec.recommend import Recommender  # torch-free until here, so errors above are fast
+    from textcode.rec.recommend import (
+        TopK,  # torch-free until here, so errors above are fast
+    )
 
-    recs = Recommender.load(serving_dir, prepared)
+    recs = TopK.load(serving_dir, prepared)
     exclude = not args.keep_history
     if args.all_users:
         cols = recs.all_users(args.k, exclude)

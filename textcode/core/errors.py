@@ -7,3 +7,7 @@ other exception is a bug and keeps its traceback.
 
 class ProjectError(Exception):
     """Base of ConfigError, DataError and ArtifactError."""
+
+
+class ArtifactError(ProjectError, RuntimeError):
+    """A missing, incomplete or mismatching artifact."""

@@ -7,6 +7,20 @@ from textcode.core.config import ConfigError
 from textcode.data.domain import Domain, from_sequences
 
 
+def core_mask(user_of: np.ndarray, item_of: np.ndarray, n_users: int, n_items: int, user_min: int, item_min: int,
+              keep: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: the interactions (user_of[n], item_of[n]) left after repeatedly dropping those of users with
+    fewer than `user_min` and of items with fewer than `item_min` kept interactions (from `keep`, else all)."""
+    keep = np.ones(len(user_of), dtype=bool) if keep is None else keep.copy()
+    while True:
+        u_count = np.bincount(user_of[keep], minlength=n_users)
+        i_count = np.bincount(item_of[keep], minlength=n_items)
+        drop = keep & ((u_count[user_of] < user_min) | (i_count[item_of] < item_min))
+        if not drop.any():
+            return keep
+        keep &= ~drop
+
+
 def k_core(domain: Domain, k: int) -> Domain:
     """Repeatedly drop users and items with fewer than `k` interactions until none are left.
 
@@ -19,14 +33,7 @@ def k_core(domain: Domain, k: int) -> Domain:
     if k <= 1:
         return domain
     user_of = np.repeat(np.arange(domain.n_users), domain.lengths())
-    keep = np.ones(domain.n_interactions, dtype=bool)
-    while True:
-        u_count = np.bincount(user_of[keep], minlength=domain.n_users)
-        i_count = np.bincount(domain.items[keep], minlength=domain.n_items)
-        drop = keep & ((u_count[user_of] < k) | (i_count[domain.items] < k))
-        if not drop.any():
-            break
-        keep &= ~drop
+    keep = core_mask(user_of, domain.items, domain.n_users, domain.n_items, k, k)
     users = np.unique(user_of[keep])
     items = np.unique(domain.items[keep])
     remap = np.full(domain.n_items, -1, dtype=np.int64)

@@ -5,7 +5,7 @@ item's vector) and the prepared domain it was exported from (item ids and texts,
 Every item of the domain is in the index, so an item with no interactions at all is recommendable:
 a code-embedding model's item vector comes from the item's codes, which come from its text.
 
-    recs = Recommender.load("artifacts/scientific/serving", "artifacts/scientific/prepared")
+    recs = TopK.load("artifacts/scientific/serving", "artifacts/scientific/prepared")
     recs.recommend([["B00A", "B00B"]], k=10)      # histories of item ids, oldest first
     recs.recommend_users(["A1B2C3"], k=10)        # a user's whole sequence as the history
 """
@@ -31,7 +31,7 @@ class Recommendation:
     text: str | None  # the item's text; None for text-free domains
 
 
-class Recommender:
+class TopK:
     """Top-k items for histories, over an export's index and its domain's item table."""
 
     def __init__(self, retriever: serving.Retriever, domain: Domain, source: str | Path = "histories"):
@@ -44,7 +44,7 @@ class Recommender:
         self._user_index = {str(x): u for u, x in enumerate(domain.user_ids)}
 
     @classmethod
-    def load(cls, serving_folder: str | Path, prepared: str | Path) -> "Recommender":
+    def load(cls, serving_folder: str | Path, prepared: str | Path) -> "TopK":
         """From an export folder and the prepared domain folder it was exported from (both verified)."""
         serving_folder, prepared = Path(serving_folder), Path(prepared)
         retriever = serving.load_retriever(serving_folder)
@@ -137,4 +137,4 @@ class Recommender:
 def recommend(serving_folder: str | Path, prepared: str | Path, histories: Sequence[Sequence[str]], k: int = 10,
               exclude_history: bool = True) -> list[list[Recommendation]]:
     """Top-k (rank, item id, score, text) for each history of item ids, from an export folder."""
-    return Recommender.load(serving_folder, prepared).recommend(histories, k, exclude_history)
+    return TopK.load(serving_folder, prepared).recommend(histories, k, exclude_history)

@@ -44,6 +44,7 @@ from textcode.data.config import SourceConfig
 from textcode.data.domain import Domain, from_sequences
 from textcode.data.errors import DataError
 from textcode.data.itemtext import fields_text
+from textcode.data.kcore import core_mask
 from textcode.data.split import MIN_LENGTH
 from textcode.data.textfile import check_file, read_lines
 
@@ -288,13 +289,7 @@ def _sequences(name: str, cfg: SourceConfig, user_of: np.ndarray, item_of: np.nd
     if cfg.k_core > 1:
         need_user = max(cfg.k_core, cfg.min_length)
         before = keep.sum(), np.unique(user_of[keep]).size
-        while True:
-            u_count = np.bincount(user_of[keep], minlength=n_users)
-            i_count = np.bincount(item_of[keep], minlength=n_items)
-            drop = keep & ((u_count[user_of] < need_user) | (i_count[item_of] < cfg.k_core))
-            if not drop.any():
-                break
-            keep &= ~drop
+        keep = core_mask(user_of, item_of, n_users, n_items, need_user, cfg.k_core, keep)
         after = keep.sum(), np.unique(user_of[keep]).size
         log.info("%s: k-core (source.k_core=%d) dropped %s more user(s), %s interactions", path, cfg.k_core,
                  f"{before[1] - after[1]:,}", f"{before[0] - after[0]:,}")
