@@ -52,3 +52,20 @@ def test_cold_item_report_counts_hits_of_cold_targets():
     targets = np.array([top[0, 0], 39 if 39 not in top[1] else 38])
     report = serving.cold_item_report(retriever, histories, targets, cold=targets, ks=(10,))
     assert report["users_with_cold_target"] == 2 and report["cold_target_hit@10"] == 0.5
+
+
+def test_the_learned_history_term_ranks_in_the_index_as_in_the_model():
+    # positive: history items rise into the top k; negative: they fall out of it; either way the index's
+    # top k is the model's own ranking (scores differ by the temperature: cosine in the index)
+    model = _model()
+    model.add_history_term()
+    retriever = serving.Retriever(model, serving.build_index(serving.item_vectors(model)))
+    histories = [np.array([1, 2, 3]), np.array([7, 7, 30])]
+    for w in (30.0, -30.0):
+        with torch.no_grad():
+            model.history_weight.fill_(w)
+        scores, top = retriever.recommend(histories, k=6)
+        expected = torch.topk(model.score_histories(histories), 6)
+        assert np.array_equal(top, expected.indices.numpy()), w
+        np.testing.assert_allclose(scores / model.cfg.temperature, expected.values.numpy(), rtol=1e-4, atol=1e-4)
+        assert np.isin(top[0], [1, 2, 3]).sum() == (3 if w > 0 else 0)

@@ -76,3 +76,50 @@ def test_model_folder_round_trip_for_every_item_embedding(tmp_path):
         loaded = model_kinds.load_recommender(folder)
         h = [np.array([1, 2, 3]), np.array([5])]
         assert torch.allclose(model.score_histories(h), loaded.score_histories(h)), kind
+
+
+def test_causal_prefixes_hold_each_positions_items_so_far():
+    inputs = torch.tensor([[4, 5, 6], [7, 8, 0]])
+    prefixes = sasrec.causal_prefixes(inputs)  # (B, T, T)
+    assert prefixes[0].tolist() == [[4, 4, 4], [4, 5, 5], [4, 5, 6]]
+    assert prefixes[1, 1].tolist() == [7, 8, 8]
+
+
+def test_the_history_term_adds_its_weight_to_each_history_item_once():
+    torch.manual_seed(0)
+    plain = SequenceEncoder(CFG, IDItemEmbedding(20, 12)).eval()
+    model = SequenceEncoder(dataclasses.replace(CFG, history_term="learned"), IDItemEmbedding(20, 12)).eval()
+    model.load_state_dict({**plain.state_dict(), "history_weight": torch.tensor(0.0)})
+    histories = [np.array([3, 3, 9]), np.array([1])]
+    assert torch.equal(model.score_histories(histories), plain.score_histories(histories))  # starts at 0: no effect
+    with torch.no_grad():
+        model.history_weight.fill_(-2.5)
+    diff = model.score_histories(histories) - plain.score_histories(histories)
+    expected = torch.zeros(2, 20)
+    expected[0, [3, 9]] = expected[1, 1] = -2.5
+    assert torch.allclose(diff, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("repeat", [True, False])
+def test_the_history_term_learns_its_sign_from_the_training_targets(repeat):
+    """Sequences that keep returning to items already seen (a b a b a b) teach a positive term; sequences of
+    distinct items teach a negative one."""
+    from textcode.data.batching import iterate
+    from textcode.data.windows import cut_from_end
+    from textcode.rec.objectives import NextItemCE
+
+    rng = np.random.default_rng(0)
+    seqs = [np.tile(rng.choice(30, 2, replace=False), 3) if repeat else rng.choice(30, 6, replace=False)
+            for _ in range(200)]
+    windows = cut_from_end(np.arange(0, 6 * len(seqs) + 1, 6), np.concatenate(seqs), CFG.max_len)
+    torch.manual_seed(0)
+    model = SequenceEncoder(dataclasses.replace(CFG, history_term="learned"), IDItemEmbedding(30, 12))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    objective = NextItemCE(model)
+    for epoch in range(10):
+        for batch in iterate(windows, 50, 0, epoch):
+            opt.zero_grad()
+            objective(batch)[0].backward()
+            opt.step()
+    w = model.history_weight.item()
+    assert (w > 1.0) if repeat else (w < -1.0), w

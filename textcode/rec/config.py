@@ -26,6 +26,10 @@ class SASRecConfig:
     init_std: float = 0.02
     temperature: float = 0.07
     score: Literal["cosine", "dot"] = "cosine"
+    # "learned": one score term, learned from the training targets, added to every item of the input
+    # sequence (negative where people rarely pick an item again, as on Amazon; positive where repeats are
+    # common). Cosine scoring of a vector built from the history's items otherwise favours those items.
+    history_term: Literal["none", "learned"] = "none"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -54,8 +54,10 @@ def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, input
         if diff:
             raise ConfigError(f"model.{diff[0]}: run asks for {getattr(model_cfg, diff[0])!r} but the pretrained "
                               f"model has {getattr(base, diff[0])!r}")
-        model.cfg = model_cfg  # dropout/temperature may differ from pre-training
+        model.cfg = model_cfg  # dropout/temperature/history term may differ from pre-training
         _set_dropout(model, model_cfg.dropout)
+        if model_cfg.history_term == "learned":
+            model.add_history_term()
         if inputs.codes is None:
             raise ConfigError("code item embeddings need the domain's codes")
         if inputs.n_codes != model.items.n_codes:
@@ -97,6 +99,8 @@ def trainable(model: SequenceEncoder, scope: str) -> list[nn.Parameter]:
         chosen = list(model.items.parameters())
         if scope == "codes_norm":
             chosen += list(model.norm.parameters())
+        if model.history_weight is not None:  # the domain's own, as its code embeddings
+            chosen.append(model.history_weight)
     for p in chosen:
         p.requires_grad_(True)
     return chosen
@@ -181,4 +185,7 @@ def run(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneCo
     phase2 = train_model(model, windows, valid, ft, train_cfg, d, None if work is None else work / "ckpt", seed, budget)
     summary.update(phase2)
     summary["train_wall_s"] = perm_s + phase2["wall_s"]
+    if model.history_weight is not None:
+        summary["history_weight"] = round(model.history_weight.item(), 4)
+        log.info("learned history term: %+.3f added to the score of each history item", summary["history_weight"])
     return summary

@@ -48,22 +48,25 @@ def contrastive_loss(seq: torch.Tensor, pos: torch.Tensor, pos_ids: torch.Tensor
 
 
 def chunked_cross_entropy(h: torch.Tensor, item_vectors: torch.Tensor, targets: torch.Tensor,
-                          score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: int = 1024) -> torch.Tensor:
+                          score: Callable[..., torch.Tensor], rows: int = 1024,
+                          per_row: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
     """Mean softmax cross-entropy of (N, H) vectors over all (I, H) items, `rows` vectors at a time.
 
-    `score(h, item_vectors)` gives (n, I) logits. Each block's logits are recomputed in the backward
+    `score(h, item_vectors, *per_row)` gives (n, I) logits; `per_row` are (N, ...) tensors cut into the
+    same blocks as `h` (e.g. each position's history). Each block's logits are recomputed in the backward
     pass instead of kept: a Scientific step of 8,192 positions x 4,385 items otherwise holds several
     144 MB (N, I) tensors (logits, log-softmax, their gradients) at once. Same value and gradients
-    as F.cross_entropy(score(h, item_vectors), targets), for one more (n, I) product per block.
+    as F.cross_entropy(score(h, item_vectors, *per_row), targets), for one more (n, I) product per block.
     """
     if rows < 1:
         raise ValueError(f"rows must be positive, got {rows}")
     if len(h) <= rows:
-        return F.cross_entropy(score(h, item_vectors), targets)
+        return F.cross_entropy(score(h, item_vectors, *per_row), targets)
 
-    def block_sum(hb: torch.Tensor, v: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(score(hb, v), tb, reduction="sum")
+    def block_sum(hb: torch.Tensor, v: torch.Tensor, tb: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(score(hb, v, *extra), tb, reduction="sum")
 
-    total = sum(checkpoint(block_sum, h[lo:lo + rows], item_vectors, targets[lo:lo + rows], use_reentrant=False)
+    total = sum(checkpoint(block_sum, h[lo:lo + rows], item_vectors, targets[lo:lo + rows],
+                           *(x[lo:lo + rows] for x in per_row), use_reentrant=False)
                 for lo in range(0, len(h), rows))
     return total / len(h)

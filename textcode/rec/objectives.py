@@ -15,7 +15,7 @@ from textcode.rec.losses import (
     contrastive_loss,
     semi_synthetic_codes,
 )
-from textcode.rec.sasrec import SequenceEncoder
+from textcode.rec.sasrec import SequenceEncoder, causal_prefixes
 from textcode.rec.sinkhorn import GumbelSinkhornPermutation
 from textcode.runtime import distributed as dist
 
@@ -33,7 +33,12 @@ class NextItemCE(nn.Module):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         vecs = self.item_vectors()  # (I, H), computed once per step
         h = self.model(batch.inputs, item_vectors=vecs)[batch.mask]  # (N, H) real positions only
-        loss = chunked_cross_entropy(h, vecs, batch.targets[batch.mask], self.model.logits)
+        targets = batch.targets[batch.mask]
+        if self.model.history_weight is None:
+            loss = chunked_cross_entropy(h, vecs, targets, self.model.logits)
+        else:  # each position's input so far is its history (causal: items 0..t)
+            prefixes = causal_prefixes(batch.inputs)[batch.mask]  # (N, T)
+            loss = chunked_cross_entropy(h, vecs, targets, self.model.history_logits, per_row=(prefixes,))
         return loss, loss.detach()
 
 

@@ -36,6 +36,15 @@ class SequenceEncoder(nn.Module):
                     nn.init.normal_(p, 0.0, cfg.init_std)
                 elif name.endswith("bias"):
                     nn.init.zeros_(p)
+        self.history_weight: nn.Parameter | None = None
+        if cfg.history_term == "learned":
+            self.add_history_term()
+
+    def add_history_term(self) -> None:
+        """The learned score term of items in the input sequence, starting at 0 (no effect); a fine-tune adds
+        it to a pre-trained model that has none (it belongs to the domain, as the codes do)."""
+        if self.history_weight is None:
+            self.history_weight = nn.Parameter(torch.zeros((), device=self.pos.weight.device))
 
     @property
     def n_items(self) -> int:
@@ -74,6 +83,13 @@ class SequenceEncoder(nn.Module):
             return (F.normalize(h, dim=-1) / self.cfg.temperature) @ F.normalize(v, dim=-1).T
         return h @ v.T
 
+    def history_logits(self, h: torch.Tensor, item_vectors: torch.Tensor, histories: torch.Tensor) -> torch.Tensor:
+        """(n, H) sequence vectors, (I, H) items, (n, T) each row's history items (a row may repeat an item:
+        it counts once) -> (n, I) scores with the history term added to the history's items."""
+        logits = self.logits(h, item_vectors)
+        in_history = torch.zeros_like(logits).scatter_(1, histories, 1.0)  # (n, I) 0/1
+        return logits + self.history_weight * in_history
+
     def last_hidden(self, inputs: torch.Tensor, lengths: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
         """(B, T) left-aligned item ids, (B,) lengths, (I, H) item vectors -> (B, H): the output of
         forward(inputs, item_vectors) at each sequence's last position.
@@ -109,12 +125,24 @@ class SequenceEncoder(nn.Module):
         items, mask = pad_histories(histories, self.cfg.max_len)
         items, mask = items.to(device), mask.to(device)
         v = self.item_vectors() if item_vectors is None else item_vectors  # (I, H), for inputs and scores
-        return self.logits(self.last_hidden(items, mask.sum(1), v), v)  # (B, I)
+        h = self.last_hidden(items, mask.sum(1), v)  # (B, H)
+        if self.history_weight is None:
+            return self.logits(h, v)  # (B, I)
+        return self.history_logits(h, v, torch.where(mask, items, items[:, :1]))  # padding repeats the first item
 
     @property
     def max_history(self) -> int:
         """Items of a history the model reads (the evaluator sizes its batches by it)."""
         return self.cfg.max_len
+
+
+def causal_prefixes(inputs: torch.Tensor) -> torch.Tensor:
+    """(B, T) left-aligned inputs -> (B, T, T): row [b, t] holds the items at positions 0..t of sequence b,
+    the positions after t filled with the item at t (so each row's set of items is its prefix)."""
+    T = inputs.shape[1]
+    later = torch.arange(T, device=inputs.device)[None, :] > torch.arange(T, device=inputs.device)[:, None]  # (T, T)
+    full = inputs[:, None, :].expand(-1, T, -1)  # (B, T, T)
+    return torch.where(later[None], inputs[:, :, None].expand(-1, -1, T), full)
 
 
 # ----------------------------------------------------------------------------- persistence

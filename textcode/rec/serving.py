@@ -107,7 +107,8 @@ class Retriever:
         """(scores (B, k), items (B, k)) best first for each history; optionally never the history's own items.
         Where fewer than k items are left (a small index, or exclusion), a row ends in items -1, scores -inf."""
         queries = self.embed_histories(histories)
-        extra = max((len(np.unique(h)) for h in histories), default=0) if exclude_history else 0
+        bonus = self.history_bonus()
+        extra = max((len(np.unique(h)) for h in histories), default=0) if exclude_history or bonus else 0
         scores, items = self.index.search(queries, min(self.index.ntotal, k + extra))
         out_s = np.full((len(histories), k), -np.inf, np.float32)
         out_i = np.full((len(histories), k), -1, np.int64)
@@ -115,9 +116,26 @@ class Retriever:
             keep = items[r] >= 0  # faiss pads with -1 when asked for more than it holds
             if exclude_history:
                 keep &= ~np.isin(items[r], h)
-            s, i = scores[r][keep][:k], items[r][keep][:k]
+            s, i = scores[r][keep], items[r][keep]
+            if bonus and not exclude_history:
+                # the model's learned history term: every history item's exact score plus the term, merged
+                # with the other candidates (a history item may rise into the top k or fall out of it)
+                hist = np.unique(np.asarray(h, np.int64))
+                others = ~np.isin(i, hist)
+                hist_s = self.index.reconstruct_batch(hist) @ queries[r] + bonus
+                s, i = np.concatenate([s[others], hist_s]), np.concatenate([i[others], hist])
+                order = np.argsort(-s, kind="stable")
+                s, i = s[order], i[order]
+            s, i = s[:k], i[:k]
             out_s[r, :len(s)], out_i[r, :len(i)] = s, i
         return out_s, out_i
+
+    def history_bonus(self) -> float:
+        """The model's learned history term in the index's units (cosine, without the temperature); 0 if none."""
+        w = self.model.history_weight
+        if w is None:
+            return 0.0
+        return w.item() * (self.model.cfg.temperature if self.model.cfg.score == "cosine" else 1.0)
 
     def add_items(self, codes: np.ndarray) -> np.ndarray:
         """Append items given their code tuples (from their text via the domain's codec): they become
