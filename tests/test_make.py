@@ -101,9 +101,9 @@ def test_editing_an_indirect_import_reruns_exactly_the_stages_that_import_it(mak
     """Code dependencies come from the commands' real imports (`textcode deps`): textcode/eval/metrics.py is
     imported by `evaluate` only through textcode/eval/evaluation.py, and not at all by prepare, encode or codes."""
     project = make.art.parents[1] / "project"
-    target = str(make.art / "eval" / "pop" / "manifest.json")
+    target = str(make.art / "eval" / "popularity" / "manifest.json")
     make("RUN=echo", "prepare")  # resolve the configs, so the fakes below are newer than them
-    for stage in ("prepared", "text", "codes", "models/pop", "eval/pop"):
+    for stage in ("prepared", "text", "codes", "models/popularity", "eval/popularity"):
         fake_manifest(make.art / stage)
     assert would_run(make, target) == [] and would_run(make, "codes") == []
     deps = (project / ".deps" / "commands.d").read_text()
@@ -118,17 +118,21 @@ def test_editing_an_indirect_import_reruns_exactly_the_stages_that_import_it(mak
 
 def test_a_new_run_file_is_a_make_target_with_the_inputs_its_settings_read(make):
     """No make edit for a run: `textcode plan` reads what it needs from the YAML (an ID model reads no codes;
-    a pretrained one reads codes and the pre-training run its config names)."""
+    a pretrained one reads codes and the pre-trained model its config names)."""
     runs = make.domain_yaml.parents[1] / "runs" / "finetune"
     (runs / "my_id.yaml").write_text("finetune: {item_embedding: id, init: scratch, permutation: false}\n")
     (runs / "my_transfer.yaml").write_text("finetune: {init: pretrained, pretrained: no_semisynthetic}\n")
-    for run, reads in (("my_id", []), ("my_transfer", ["--codes", "--pretrained"])):
+    (runs / "my_default_transfer.yaml").write_text("finetune: {init: pretrained}\n")
+    # the run layer comes after the domain's: a run naming its pre-training gets it on every domain; a run
+    # that names none starts from the domain's choice (the demo domains: the demo pre-training)
+    for run, reads, pretrained in (("my_id", [], None), ("my_transfer", ["--codes", "--pretrained"], "no_semisynthetic"),
+                                   ("my_default_transfer", ["--codes", "--pretrained"], "demo")):
         done = make("-n", "RUN=echo", "LAUNCH=echo", str(make.art / "models" / run / "manifest.json"))
         assert done.returncode == 0, done.stdout + done.stderr
         line = next(x for x in done.stdout.splitlines() if x.startswith(f"echo textcode finetune --config {make.art}/config/finetune.{run}.json"))
         assert [a for a in line.split() if a in ("--codes", "--text", "--pretrained")] == reads
-        if reads:  # the domain layer comes after the run's: a demo domain starts from the demo pre-training
-            assert line.split("--pretrained ")[1].split()[0].endswith("/pretrain/demo")
+        if pretrained:
+            assert line.split("--pretrained ")[1].split()[0].endswith(f"/pretrain/{pretrained}")
 
 def resolved(make, domain: str, length: int, run: str, stage: str) -> dict:
     """Resolve one generation run's configs through make (the real resolver) and read one of them."""

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from textcode.core import artifacts
-from textcode.core.config import ConfigError, parse_overrides
-from textcode.core.settings import layers_for, resolve
+from textcode.core.config import ConfigError
+from textcode.core.settings import layers_for, overrides_for, resolve
 
 
 def parser(stage: str, inputs: tuple[str, ...], doc: str | None, optional: tuple[str, ...] = (),
@@ -19,7 +19,8 @@ def parser(stage: str, inputs: tuple[str, ...], doc: str | None, optional: tuple
     src.add_argument("--domain", help="domain name (configs/domains/<name>.yaml)")
     src.add_argument("--run", help="named run of this stage (configs/runs/<stage>/<run>.yaml)")
     src.add_argument("--configs", default="configs", help="config folder (default: configs)")
-    src.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    src.add_argument("--set", action="append", default=[], metavar="[SCOPE:]KEY=VALUE",
+                     help="override a setting (a SCOPE other than this stage or stage.run skips it)")
     p.add_argument("--out", required=True, help="output folder (written as <out>.partial, renamed when complete)")
     for name in inputs:
         p.add_argument(f"--{name}", required=True, help=f"input folder: {name} (must hold a manifest.json)")
@@ -39,7 +40,7 @@ def resolved_config(args: argparse.Namespace, stage: str) -> dict[str, Any]:
         return cfg
     job = f"{stage}.{args.run}" if args.run else stage
     layers = layers_for(args.configs, job, args.domain)
-    layers.append(parse_overrides(args.set))
+    layers.append(overrides_for(args.set, job, require_scope=False))
     _, sections = resolve(layers, job)
     return {"stage": stage, "run": args.run or "", "domain": args.domain or "", **sections}
 

@@ -1,6 +1,6 @@
 """Layered configuration: YAML layers merged in order, validated into frozen dataclasses.
 
-Layers are merged base < stage < domain < command line. Every key must name a field of
+Layers are merged base < stage < domain < run < command line. Every key must name a field of
 the target dataclass: a misspelled key is an error that names the key and the layer that
 set it, never a silent default (the RecBole habit this project avoids). Values are
 type-checked against the dataclass annotations.

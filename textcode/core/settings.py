@@ -1,6 +1,6 @@
 """The schema of all settings, and which sections each stage reads.
 
-`resolve()` merges the YAML layers (base < stage < run < domain < overrides), validates the whole
+`resolve()` merges the YAML layers (base < stage < domain < run < overrides), validates the whole
 merged tree against `Settings` (so a typo anywhere is caught, wherever it lives), and returns
 only the sections the stage reads: editing one stage's settings never invalidates another
 stage's outputs.
@@ -17,6 +17,7 @@ from textcode.core.config import (
     build,
     load_layer,
     merge_layers,
+    parse_overrides,
     to_dict,
 )
 from textcode.data.config import SourceConfig, WindowConfig, rebase_table_paths
@@ -84,9 +85,39 @@ def split_job(job: str) -> tuple[str, str | None]:
     return stage, run or None
 
 
+def overrides_for(items: list[str], job: str, *, require_scope: bool) -> Layer:
+    """The layer of command-line overrides that applies to `job` ("finetune.vqrec_scratch").
+
+    An override is `[SCOPE:]key=value`; SCOPE is a stage (`finetune`) or one run (`finetune.vqrec_scratch`)
+    and limits it to those jobs. With `require_scope` (make's SET, which reaches every config resolved in
+    one make call) an unscoped key is accepted only when its section is read by a single stage: an
+    unscoped `train.epochs=3` meant for pre-training would otherwise also rewrite every fine-tune config.
+    A single stage's command line (`textcode finetune --set ...`) is its own scope."""
+    stage, _ = split_job(job)
+    kept = []
+    for item in items:
+        scope, colon, rest = item.partition(":")
+        if colon and "=" not in scope:
+            scope_stage, _ = split_job(scope)
+            if scope_stage not in STAGES:
+                raise ConfigError(f"override {item!r}: unknown scope {scope!r} (a stage or stage.run; stages: "
+                                  f"{', '.join(STAGES)})")
+            if scope in (stage, job):
+                kept.append(rest)
+            continue
+        if require_scope:
+            section = item.partition("=")[0].split(".")[0]
+            readers = [s for s, sections in STAGES.items() if section in sections]
+            if len(readers) > 1:
+                raise ConfigError(f"override {item!r}: section {section!r} is read by the stages {', '.join(readers)}; "
+                                  f"say which, e.g. {readers[-1]}:{item} (one run: STAGE.RUN:{item})")
+        kept.append(item)
+    return parse_overrides(kept)
+
+
 def layers_for(config_dir: str | Path, job: str, domain: str | None) -> list[Layer]:
     """The YAML layers of a job (a stage, optionally `.run`) and domain, in merge order:
-    base < stages/<stage>.yaml < runs/<stage>/<run>.yaml < domains/<domain>.yaml.
+    base < stages/<stage>.yaml < domains/<domain>.yaml < runs/<stage>/<run>.yaml.
 
     A table source's relative file paths (`source.interactions`, `source.items`) are made relative to
     the folder of the YAML file that sets them (`rebase_table_paths`); command-line overrides stay
@@ -97,16 +128,17 @@ def layers_for(config_dir: str | Path, job: str, domain: str | None) -> list[Lay
     stage_file = config_dir / "stages" / f"{stage}.yaml"
     if stage_file.exists():
         layers.append(_load(stage_file))
-    if run:
-        run_file = config_dir / "runs" / stage / f"{run}.yaml"
-        if not run_file.exists():
-            raise ConfigError(f"{run_file}: no such run (runs of {stage} are {config_dir}/runs/{stage}/*.yaml)")
-        layers.append(_load(run_file))
     if domain:
         domain_file = config_dir / "domains" / f"{domain}.yaml"
         if not domain_file.exists():
             raise ConfigError(f"{domain_file}: no such domain config (domains are configs/domains/*.yaml)")
         layers.append(_load(domain_file))
+    if run:  # last: a run is the variant it names on every domain (vqrec_no_semisynthetic's pre-training wins
+             # over the pre-trained model a domain chooses for its runs)
+        run_file = config_dir / "runs" / stage / f"{run}.yaml"
+        if not run_file.exists():
+            raise ConfigError(f"{run_file}: no such run (runs of {stage} are {config_dir}/runs/{stage}/*.yaml)")
+        layers.append(_load(run_file))
     return layers
 
 
