@@ -36,7 +36,7 @@ def art(tmp_path_factory):
         mp.chdir(ROOT)  # the demo source path is relative to the project
         assert prepare_stage.main([*DOMAIN, "--out", str(art / "prepared")]) == 0
     prepared = ["--prepared", str(art / "prepared")]
-    assert baseline_stage.main([*DOMAIN, "--run", "pop", *prepared, "--out", str(art / "models/pop")]) == 0
+    assert baseline_stage.main([*DOMAIN, "--run", "popularity", *prepared, "--out", str(art / "models/pop")]) == 0
     assert baseline_stage.main([*DOMAIN, "--run", "ease", *prepared, "--set", "baseline.l2_grid=[100]",
                                 "--out", str(art / "models/ease")]) == 0
     for run in ("pop", "ease"):
@@ -102,6 +102,26 @@ def test_report_tables_chart_and_results_json(art, tmp_path):
     doc = artifacts.read_json(art / "eval/ease/metrics.json")
     assert ease_row["test"] == doc["test"]["history_kept"]
     assert ease_row["test_history_removed"] == doc["test"]["history_removed"]
+    # summary.json: each run's test metrics in both protocols and its cost (training + evaluation)
+    summary = artifacts.read_json(tmp_path / "report/summary.json")
+    assert list(summary) == ["pop", "ease"]
+    assert summary["ease"]["test"] == doc["test"]["history_kept"]
+    assert summary["ease"]["test_history_removed"] == doc["test"]["history_removed"]
+    assert summary["ease"]["wall_s"] == round(model_summary["train_wall_s"] + sum(doc["eval_s"].values()), 3)
+    assert summary["ease"]["ci95"]["history_removed"]["ndcg@10"] == doc["ci95"]["test"]["history_removed"]["ndcg@10"]
+
+
+def test_the_report_says_what_a_stage_flagged(art, tmp_path):
+    # EASE searched only l2 in (1, 3) and chose 3, the edge: the runs table carries the note
+    assert baseline_stage.main([*DOMAIN, "--run", "ease", "--prepared", str(art / "prepared"), "--set", "baseline.l2_grid=[1, 3]",
+                                "--set", "baseline.extend_at_edge=0", "--out", str(tmp_path / "models/ease")]) == 0
+    assert evaluate_stage.main([*DOMAIN, "--prepared", str(art / "prepared"), "--set", "evaluate.n_boot=20", "--model",
+                                str(tmp_path / "models/ease"), "--out", str(tmp_path / "eval/ease")]) == 0
+    assert report_stage.main([*DOMAIN, "--eval", f"pop={art / 'eval/pop'}", "--eval", f"ease={tmp_path / 'eval/ease'}",
+                              "--reference", "pop", "--set", "report.n_boot=20", "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report/report.md").read_text()
+    assert f"| ease | – | l2=3 at the edge of the values tried (1..3) | `{tmp_path / 'models/ease'}` |" in text
+    assert artifacts.read_json(tmp_path / "report/summary.json")["ease"]["notes"] == ["l2=3 at the edge of the values tried (1..3)"]
 
 
 def test_report_rejects_an_unknown_reference(art, tmp_path):

@@ -90,7 +90,7 @@ def save(domain: Domain, folder: Path) -> Path:
 def test_a_model_trained_on_one_data_set_is_scored_on_the_real_users_of_another(tmp_path):
     train = save(toy(seed=1, name="synthetic"), tmp_path / "train")
     test = save(toy(seed=2, name="real-test"), tmp_path / "test")
-    assert baseline.main([*CONFIG, "--run", "pop", "--prepared", str(train), "--out", str(tmp_path / "pop")]) == 0
+    assert baseline.main([*CONFIG, "--run", "popularity", "--prepared", str(train), "--out", str(tmp_path / "pop")]) == 0
     assert evaluate_utility.main([*CONFIG, "--set", "evaluate.n_boot=50", "--model", str(tmp_path / "pop"),
                                   "--prepared", str(test), "--out", str(tmp_path / "eval")]) == 0
     doc = artifacts.read_json(tmp_path / "eval/metrics.json")
@@ -163,7 +163,7 @@ def test_window_events_are_scored_per_event_and_compared_with_real_on_the_same_e
     folders = {}
     for trained, seed in (("real", 1), ("rsvq", 2)):
         train = save(toy(seed=seed, name=trained), tmp_path / f"train-{trained}")
-        assert baseline.main([*CONFIG, "--run", "pop", "--prepared", str(train), "--out", str(tmp_path / f"pop-{trained}")]) == 0
+        assert baseline.main([*CONFIG, "--run", "popularity", "--prepared", str(train), "--out", str(tmp_path / f"pop-{trained}")]) == 0
         folders[trained] = tmp_path / f"eval-{trained}"
         assert evaluate_utility.main([*CONFIG, "--set", "evaluate.n_boot=100", "--model", str(tmp_path / f"pop-{trained}"),
                                       "--prepared", str(tmp_path / "events"), "--out", str(folders[trained])]) == 0

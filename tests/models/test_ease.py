@@ -90,12 +90,25 @@ def test_l2_is_chosen_on_validation_ndcg():
     rng = np.random.default_rng(0)
     seqs = [rng.integers(0, 12, rng.integers(3, 8)) for _ in range(40)]
     split = leave_one_out(from_sequences("toy", [str(i) for i in range(12)], None, [str(u) for u in range(40)], seqs))
-    model, curve = ease.select_and_fit(split, ease.Config(l2_grid=(0.1, 3.0, 100.0)))
+    model, curve = ease.select_and_fit(split, ease.Config(l2_grid=(0.1, 3.0, 100.0), extend_at_edge=0))
     assert [c["l2"] for c in curve] == [0.1, 3.0, 100.0]
     assert model.l2 == max(curve, key=lambda c: c["valid_ndcg@10"])["l2"]
     refit = ease.EASE(ease.ease_weights(ease.gram(ease.binary_interactions(split.train_offsets, split.train_items, 12)),
                                         model.l2), model.l2)
     np.testing.assert_array_equal(model.weights.numpy(), refit.weights.numpy())
+
+
+def test_a_best_l2_at_the_grid_edge_is_followed_past_it_and_flagged_when_it_stays_there(demo_split):
+    # on the demo validation NDCG@10 still rises at l2=243: a grid of (1, 3) is followed upwards by its ratio,
+    # four steps, and the best, still the largest value tried, is flagged in the notes the report prints
+    fitted = ease.fit(demo_split, ease.Config(l2_grid=(1.0, 3.0), extend_at_edge=4))
+    assert [c["l2"] for c in fitted.summary["valid_curve"]] == [1.0, 3.0, 9.0, 27.0, 81.0, 243.0]
+    assert fitted.summary["l2"] == 243.0 and fitted.summary["l2_at_grid_edge"]
+    assert fitted.summary["notes"] == ["l2=243 at the edge of the values tried (1..243)"]
+    # the default grid's range holds the demo's best inside it: no extension, no note
+    wide = ease.fit(demo_split, ease.Config())
+    assert [c["l2"] for c in wide.summary["valid_curve"]] == list(ease.Config().l2_grid)
+    assert 1.0 < wide.summary["l2"] < 10000.0 and wide.summary["notes"] == []
 
 
 def test_ease_beats_popularity_on_the_demo(demo_split):

@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    l2_grid: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0, 1000.0)  # l2 candidates, picked on validation NDCG@10
+    # l2 candidates, picked on validation NDCG@10. A wide log range: the best l2 grows with the data (about 100
+    # on a few thousand users, thousands on large domains), and a grid that bottoms out picks a poor model.
+    l2_grid: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
+    extend_at_edge: int = 4  # when the best l2 is the grid's smallest or largest, try up to this many more values
+                             # beyond it (continuing the grid's ratio); a best still at the edge is flagged
     batch_size: int = 1024  # users per scoring batch during the validation search
 
 
@@ -103,13 +107,16 @@ def select_and_fit(split: "LeaveOneOut", cfg: Config) -> tuple[EASE, list[dict[s
     (history_kept, the published protocol). Returns (model, validation curve)."""
     from textcode.eval.evaluation import evaluate
 
-    if not cfg.l2_grid:
-        raise ValueError("baseline.l2_grid is empty")
+    if not cfg.l2_grid or min(cfg.l2_grid) <= 0:
+        raise ValueError(f"baseline.l2_grid must be non-empty and positive, got {list(cfg.l2_grid)}")
     x = binary_interactions(split.train_offsets, split.train_items, split.n_items)
     g = gram(x)
     best, best_ndcg = None, -1.0
     curve = []
-    for l2 in cfg.l2_grid:
+    pending = sorted(set(cfg.l2_grid))
+    extensions = 0
+    while pending:
+        l2 = pending.pop(0)
         start = time.perf_counter()
         model = EASE(ease_weights(g, l2), l2)
         fit_s = time.perf_counter() - start
@@ -118,9 +125,25 @@ def select_and_fit(split: "LeaveOneOut", cfg: Config) -> tuple[EASE, list[dict[s
         curve.append({"l2": float(l2), "valid_ndcg@10": means["ndcg@10"], "valid_recall@10": means["recall@10"],
                       "fit_s": round(fit_s, 3), "eval_s": round(result.wall_s, 3)})
         log.info("EASE l2=%g: valid NDCG@10 %.4f, R@10 %.4f (fit %.1fs)", l2, means["ndcg@10"], means["recall@10"], fit_s)
-        if means["ndcg@10"] > best_ndcg:  # strict: on a tie the smaller (earlier) l2 wins
+        if means["ndcg@10"] > best_ndcg:  # strict: on a tie the earlier l2 wins
             best, best_ndcg = model, means["ndcg@10"]
+        if not pending and extensions < cfg.extend_at_edge and len(cfg.l2_grid) > 1:  # one value: pinned by the user
+            beyond = _beyond_edge(sorted(c["l2"] for c in curve), best.l2)
+            if beyond is not None:
+                log.info("EASE: best l2=%g is at the edge of the values tried; trying l2=%g", best.l2, beyond)
+                pending.append(beyond)
+                extensions += 1
     return best, curve
+
+
+def _beyond_edge(tried: list[float], best: float) -> float | None:
+    """The next l2 past the searched range (at least two values) on the side where the best sits, continuing
+    the ratio of its last step; None when the best is inside the range."""
+    if tried[0] < best < tried[-1]:
+        return None
+    if best == tried[0]:
+        return tried[0] / (tried[1] / tried[0])
+    return tried[-1] * (tried[-1] / tried[-2])
 
 
 def fit(split: "LeaveOneOut", cfg: Config) -> Fitted:
@@ -131,11 +154,13 @@ def fit(split: "LeaveOneOut", cfg: Config) -> Fitted:
     model, curve = select_and_fit(split, cfg)
     grid = sorted(c["l2"] for c in curve)
     at_edge = len(grid) > 1 and model.l2 in (grid[0], grid[-1])
+    notes = []
     if at_edge:
-        log.warning("best l2=%g is at the edge of the grid %s: widen baseline.l2_grid", model.l2, grid)
+        notes.append(f"l2={model.l2:g} at the edge of the values tried ({grid[0]:g}..{grid[-1]:g})")
+        log.warning("EASE: best %s: widen baseline.l2_grid or baseline.extend_at_edge", notes[-1])
     best = next(c for c in curve if c["l2"] == model.l2)
     return Fitted(model.tensors(), {"n_items": model.n_items, "l2": model.l2},
-                  {"l2": model.l2, "l2_at_grid_edge": at_edge, "final_fit_s": best["fit_s"],
+                  {"l2": model.l2, "l2_at_grid_edge": at_edge, "notes": notes, "final_fit_s": best["fit_s"],
                    "valid_ndcg10": best["valid_ndcg@10"], "valid_curve": curve},
                   {"validation.json": curve})
 

@@ -52,11 +52,11 @@ def fit(split: "LeaveOneOut", cfg: Config) -> Fitted:
 
 
 def load(meta: Mapping[str, Any], tensors: Mapping[str, np.ndarray], device: str) -> Popularity:
-    """The model-kind entry (textcode.core.model_kinds) of kind "pop"."""
+    """The model-kind entry (textcode.core.model_kinds) of kind "popularity"."""
     if "n_items" not in meta:
-        raise artifacts.ArtifactError("pop model.json: missing key n_items")
+        raise artifacts.ArtifactError("popularity model.json: missing key n_items")
     n = meta["n_items"]
     if set(tensors) != {"counts"} or tensors["counts"].shape != (n,):
         shapes = {k: tuple(v.shape) for k, v in tensors.items()}
-        raise artifacts.ArtifactError(f"pop model: expected tensor 'counts' of shape ({n},), found {shapes}")
+        raise artifacts.ArtifactError(f"popularity model: expected tensor 'counts' of shape ({n},), found {shapes}")
     return Popularity(tensors["counts"], device)

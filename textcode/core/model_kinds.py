@@ -19,7 +19,7 @@ from textcode.core.model_folder import META, WEIGHTS, load_meta
 MODEL_KINDS: dict[str, str] = {
     "sasrec": "textcode.rec.sasrec",
     "ease": "textcode.baselines.ease",
-    "pop": "textcode.baselines.popularity",
+    "popularity": "textcode.baselines.popularity",
 }
 
 

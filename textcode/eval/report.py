@@ -62,6 +62,11 @@ class Run:
         """What ended training (max_epochs, early_stopping, time_budget); None for a model fitted in one pass."""
         return self.model_summary.get("stopped")
 
+    @property
+    def notes(self) -> list[str]:
+        """What the model's stage flagged for the reader (e.g. EASE's l2 at the edge of its search)."""
+        return list(self.model_summary.get("notes", []))
+
 
 def _require(doc: Mapping[str, Any], keys: Sequence[str], where: Path) -> Any:
     node: Any = doc
@@ -90,7 +95,7 @@ def load_run(name: str, eval_dir: str | Path) -> Run:
         _require(model_manifest, ("summary", key), model_where)
     metrics_path = eval_dir / METRICS_FILE
     doc = artifacts.read_json(metrics_path)
-    for key in ("n_users", "n_items", "n_boot"):
+    for key in ("n_users", "n_items", "n_boot", "eval_s"):
         _require(doc, (key,), metrics_path)
     for split in ("valid", "test"):
         for protocol in PROTOCOL_TITLES:
@@ -151,6 +156,25 @@ def headline(runs: Sequence[Run]) -> dict[str, Any]:
     return out
 
 
+def run_summary(runs: Sequence[Run]) -> dict[str, Any]:
+    """summary.json of a report: run -> test metrics in both protocols, with 95% intervals, and the run's cost
+    (`wall_s`: training, selection included, plus evaluation), what stopped it and what its stage flagged."""
+    out = {}
+    for run in runs:
+        doc = run.metrics
+        out[run.name] = {
+            "test": {m: doc["test"]["history_kept"][m] for m in HEADLINE},
+            "test_history_removed": {m: doc["test"]["history_removed"][m] for m in HEADLINE},
+            "ci95": {p: {m: list(doc["ci95"]["test"][p][m]) for m in HEADLINE} for p in PROTOCOL_TITLES},
+            "valid_ndcg@10": doc["valid"]["history_kept"]["ndcg@10"],
+            "wall_s": round(run.train_wall_s + sum(doc["eval_s"].values()), 3),
+            "epochs": run.epochs,
+            "stopped": run.stopped,
+            "notes": run.notes,
+        }
+    return out
+
+
 # ----------------------------------------------------------------------------- markdown
 
 def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, Any]]], reference: str, n_boot: int,
@@ -168,12 +192,14 @@ def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, An
         "time: the model manifest's `train_wall_s` (for EASE the whole l2 search); times taken on different machines "
         "or under different load do not compare. *Stopped*: what ended training (`max_epochs`, `early_stopping`, or "
         "`time_budget`: the wall-clock safety net cut it, so that run's numbers depend on machine speed and load); "
-        "– for a model fitted in one pass.",
+        "– for a model fitted in one pass. *Notes*: what the model's stage flagged (e.g. a hyper-parameter chosen at "
+        "the edge of its search).",
         "",
-        "| run | stopped | model folder | eval folder |",
-        "|---|---|---|---|",
+        "| run | stopped | notes | model folder | eval folder |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r.name} | {_stopped_cell(r.stopped)} | `{r.model_dir}` | `{r.eval_dir}` |" for r in runs]
+    lines += [f"| {r.name} | {_stopped_cell(r.stopped)} | {'; '.join(r.notes) or '–'} | `{r.model_dir}` | `{r.eval_dir}` |"
+              for r in runs]
     for protocol, title in PROTOCOL_TITLES.items():
         lines += ["", f"## Test, {title}", ""]
         header = [LABELS[m] for m in HEADLINE] + ["valid N@10", "train wall (s)", "epochs", "tied targets"]
