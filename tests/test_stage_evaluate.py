@@ -152,3 +152,18 @@ def test_published_rows_only_for_the_canonical_split_and_only_in_the_markdown(ar
     assert "SASRec-ID, published" in kept_table
     assert text.count("not run here") == 2  # only in the history_kept table: that is the protocol they were measured in
     assert set(headline(runs)) == {"pop", "ease"}
+
+
+def test_a_trained_autoencoder_baseline_goes_through_the_command_and_the_evaluator(art, tmp_path):
+    # Mult-VAE, two epochs: the command seeds it, records its epochs and stop reason, and evaluate scores it
+    small = ["--set", "baseline.hidden=[16, 8]", "--set", "baseline.epochs=2", "--set", "baseline.batch_size=100"]
+    for seed in (0, 1):
+        assert baseline_stage.main([*DOMAIN, "--run", "multvae", "--prepared", str(art / "prepared"), *small,
+                                    "--set", f"seed={seed}", "--out", str(tmp_path / f"m{seed}")]) == 0
+    summary = artifacts.read_manifest(tmp_path / "m0")["summary"]
+    assert summary["epochs"] == 2 and summary["stopped"] == "max_epochs" and summary["kind"] == "multvae"
+    weights = [artifacts.load_tensors(tmp_path / f"m{s}" / "model.safetensors")[0] for s in (0, 1)]
+    assert evaluate_stage.main([*DOMAIN, "--prepared", str(art / "prepared"), "--set", "evaluate.n_boot=10", "--model",
+                                str(tmp_path / "m0"), "--out", str(tmp_path / "eval")]) == 0
+    assert artifacts.read_json(tmp_path / "eval/metrics.json")["n_users"] == 600
+    assert any((weights[0][k] != weights[1][k]).any() for k in weights[0])  # another seed, other weights

@@ -14,7 +14,7 @@ class Config:
     power: float = 1.0
 
 
-def fit(split, cfg: Config) -> Fitted:
+def fit(split, cfg: Config, *, seed: int = 0) -> Fitted:
     counts = np.bincount(np.asarray(split.train_items, np.int64), minlength=split.n_items) ** cfg.power
     return Fitted({"counts": counts.astype(np.float32)}, {"n_items": split.n_items}, {"power": cfg.power})
 

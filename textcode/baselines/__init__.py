@@ -2,8 +2,9 @@
 
 A baseline is one module (registered in textcode.core.model_kinds.MODEL_KINDS) with:
   `Config`                        a frozen dataclass of its settings (strict: unknown keys are errors);
-  `fit(split, cfg) -> Fitted`     train on a domain's leave-one-out split (textcode.data.split), select on
-                                  its validation users only;
+  `fit(split, cfg, *, seed) -> Fitted`   train on a domain's leave-one-out split (textcode.data.split),
+                                  select on its validation users only; `seed` (the run's top-level seed)
+                                  drives every random draw (closed-form models draw none);
   `load(meta, tensors, device)`   the model that scores histories (textcode.eval.recommender).
 Its settings are one run file, configs/runs/baseline/<name>.yaml, whose `baseline.kind` names the module;
 make finds every such run by that file (docs/extending.md).
@@ -20,5 +21,6 @@ class Fitted:
 
     tensors: dict[str, Any]  # saved in model.safetensors
     facts: dict[str, Any]  # saved in model.json beside kind and config; `load` reads them (n_items, ...)
-    summary: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra manifest summary fields
+    # manifest summary fields; `epochs` (default 1, a closed-form fit), `stopped` and `notes` reach the report
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
     files: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra JSON files: name -> object

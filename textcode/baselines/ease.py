@@ -146,7 +146,7 @@ def _beyond_edge(tried: list[float], best: float) -> float | None:
     return tried[-1] * (tried[-1] / tried[-2])
 
 
-def fit(split: "LeaveOneOut", cfg: Config) -> Fitted:
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0) -> Fitted:
     """The baseline protocol (textcode.baselines): the grid search, its curve in validation.json.
 
     `train_wall_s` (set by the command) is the whole search, the honest cost of the model;

@@ -45,7 +45,7 @@ def count(train_items: np.ndarray, n_items: int) -> Popularity:
     return Popularity(np.bincount(np.asarray(train_items, np.int64), minlength=n_items))
 
 
-def fit(split: "LeaveOneOut", cfg: Config) -> Fitted:
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0) -> Fitted:
     """The baseline protocol (textcode.baselines)."""
     model = count(split.train_items, split.n_items)
     return Fitted(model.tensors(), {"n_items": model.n_items}, {"train_interactions": int(len(split.train_items))})

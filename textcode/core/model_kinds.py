@@ -20,6 +20,12 @@ MODEL_KINDS: dict[str, str] = {
     "sasrec": "textcode.rec.sasrec",
     "ease": "textcode.baselines.ease",
     "popularity": "textcode.baselines.popularity",
+    "autorec": "textcode.baselines.autorec",
+    "deeprec": "textcode.baselines.deeprec",
+    "cdae": "textcode.baselines.cdae",
+    "multdae": "textcode.baselines.multvae",
+    "multvae": "textcode.baselines.multvae",
+    "svae": "textcode.baselines.svae",
 }
 
 

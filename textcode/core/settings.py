@@ -68,7 +68,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "pretrain": ("seed", "codes", "model", "train", "pretrain"),
     "finetune": ("seed", "model", "train", "finetune"),
     "export": (),
-    "baseline": ("baseline",),
+    "baseline": ("seed", "baseline"),
     "evaluate": ("seed", "evaluate"),
     "report": ("seed", "report"),
     "train-generator": ("seed", "windows", "generator"),

@@ -1,0 +1,247 @@
+"""What the gradient-trained baselines (autorec, deeprec, cdae, multvae, svae) share: seeds and devices, row
+batches of the training matrix, the bridge to the project's training loop (textcode.training.loop.fit, with
+validation NDCG@10 and early stopping), scoring bags of items, and checked loading of their weights."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from textcode.core import artifacts
+from textcode.core.config import ConfigError, build
+
+if TYPE_CHECKING:
+    from textcode.data.split import EvalSet, LeaveOneOut
+    from textcode.training.loop import Result
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """"auto": the first GPU when there is one, else the CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """A seed for one named stream of `seed` (1: parameter initialisation), independent of the stream the training
+    loop seeds torch with (`seed` itself) and of the batch orders (numpy generators keyed by [seed, epoch])."""
+    return int(np.random.SeedSequence([int(seed) % 2**64, 7919, int(stream)]).generate_state(1, np.uint64)[0]) >> 1
+
+
+INIT_STREAM = 1
+
+
+def init_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derived_seed(seed, INIT_STREAM))
+
+
+def init_linears(module: nn.Module, seed: int, bias_std: float = 0.0, gain: float = 1.0) -> None:
+    """Xavier-uniform weights of every nn.Linear of `module`; biases zero, or truncated normal (+-2 std) with
+    `bias_std` (Mult-VAE's). Drawn from a generator derived from `seed`, never from torch's global one."""
+    g = init_generator(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight, gain=gain, generator=g)
+                if m.bias is not None:
+                    if bias_std:
+                        nn.init.trunc_normal_(m.bias, std=bias_std, a=-2 * bias_std, b=2 * bias_std, generator=g)
+                    else:
+                        m.bias.zero_()
+
+
+def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ConfigError(f"unknown activation {name!r} (known: {', '.join(ACTIVATIONS)})") from None
+
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "identity": lambda x: x, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+    "selu": torch.nn.functional.selu, "elu": torch.nn.functional.elu,
+}
+
+
+def check_positive(cfg: Any, positive: Sequence[str] = (), non_negative: Sequence[str] = ()) -> None:
+    """ConfigError naming the first setting out of range (the loop settings are always checked)."""
+    for name in ("epochs", "batch_size", "eval_batch_size", *positive):
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"baseline.{name} must be positive, got {getattr(cfg, name)!r}")
+    for name in ("lr", "patience", "max_minutes", *non_negative):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"baseline.{name} must be >= 0, got {getattr(cfg, name)!r}")
+
+
+def binary_matrix(split: "LeaveOneOut"):
+    """(U, I) float32 CSR: 1 where a user's training sequence holds the item (repeats count once)."""
+    from textcode.baselines.ease import binary_interactions
+
+    return binary_interactions(split.train_offsets, split.train_items, split.n_items).astype(np.float32)
+
+
+@dataclasses.dataclass
+class Rows:
+    """A batch of rows of a binary matrix: the nonzeros as (batch row, column) pairs, made dense on the device;
+    optionally sampled columns (CDAE's negatives) in the same form."""
+
+    ids: torch.Tensor  # (B,) long: the rows' indices in the matrix (users, or items for I-AutoRec)
+    rows: torch.Tensor  # (nnz,) long: batch row of each nonzero
+    cols: torch.Tensor  # (nnz,) long
+    width: int  # columns of the matrix
+    sampled_rows: torch.Tensor | None = None
+    sampled_cols: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, matrix, ids: np.ndarray, sampled: tuple[np.ndarray, np.ndarray] | None = None) -> "Rows":
+        sub = matrix[ids].tocoo()
+        batch = cls(torch.from_numpy(np.asarray(ids, np.int64)), torch.from_numpy(sub.row.astype(np.int64)),
+                    torch.from_numpy(sub.col.astype(np.int64)), int(matrix.shape[1]))
+        if sampled is not None:
+            batch.sampled_rows, batch.sampled_cols = torch.from_numpy(sampled[0]), torch.from_numpy(sampled[1])
+        return batch
+
+    def to(self, device) -> "Rows":
+        move = (lambda t: None if t is None else t.to(device))
+        return Rows(self.ids.to(device), self.rows.to(device), self.cols.to(device), self.width,
+                    move(self.sampled_rows), move(self.sampled_cols))
+
+    def dense(self) -> torch.Tensor:
+        """(B, width) float32, 1 at the nonzeros."""
+        x = torch.zeros((len(self.ids), self.width), device=self.rows.device)
+        x[self.rows, self.cols] = 1.0
+        return x
+
+    def sampled_mask(self) -> torch.Tensor:
+        """(B, width) bool: the nonzeros and the sampled columns."""
+        m = torch.zeros((len(self.ids), self.width), dtype=torch.bool, device=self.rows.device)
+        m[self.rows, self.cols] = True
+        if self.sampled_rows is not None:
+            m[self.sampled_rows, self.sampled_cols] = True
+        return m
+
+
+def row_batches(matrix, batch_size: int, seed: int, epoch: int, negatives: int = 0) -> Iterator[Rows]:
+    """The rows of `matrix` (CSR) in batches, shuffled by (seed, epoch). With `negatives`, each row also gets
+    `negatives` x (its nonzeros) columns drawn uniformly from all columns by the same generator (a draw that
+    hits a nonzero just adds nothing)."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(matrix.shape[0])
+    counts = np.diff(matrix.indptr)
+    for lo in range(0, len(order), batch_size):
+        ids = order[lo:lo + batch_size]
+        sampled = None
+        if negatives:
+            per_row = counts[ids] * negatives
+            sampled = (np.repeat(np.arange(len(ids), dtype=np.int64), per_row),
+                       rng.integers(0, matrix.shape[1], int(per_row.sum()), dtype=np.int64))
+        yield Rows.of(matrix, ids, sampled)
+
+
+def bag_pairs(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the binary bags of `histories`: each (history, item) pair once, repeats dropped."""
+    lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    flat = np.concatenate([np.asarray(h, np.int64) for h in histories]) if lengths.sum() else np.zeros(0, np.int64)
+    pairs = np.unique(np.repeat(np.arange(len(histories)), lengths) * n_items + flat)
+    return pairs // n_items, pairs % n_items
+
+
+def bags(histories: Sequence[np.ndarray], n_items: int, device) -> torch.Tensor:
+    """(B, n_items) float32 binary bags of `histories` (a repeated item counts once, as in training)."""
+    rows, cols = bag_pairs(histories, n_items)
+    x = torch.zeros((len(histories), n_items), device=device)
+    x[torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)] = 1.0
+    return x
+
+
+class DenseScorer:
+    """A Recommender over a network whose `score(x)` maps (B, I) binary bags to (B, I) scores."""
+
+    def __init__(self, net: nn.Module, n_items: int):
+        self.net, self.n_items = net, int(n_items)
+
+    def score_histories(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        device = next(self.net.parameters()).device
+        with torch.no_grad():
+            return self.net.score(bags(histories, self.n_items, device))
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return state_arrays(self.net)
+
+
+def loop_config(cfg: Any):
+    """The TrainConfig of the project's training loop from a baseline Config's loop settings (fp32 forward passes:
+    these models are small and selection stays exact)."""
+    from textcode.training.config import TrainConfig
+
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                       weight_decay=getattr(cfg, "weight_decay", 0.0), patience=cfg.patience,
+                       max_minutes=cfg.max_minutes, precision="fp32")
+
+
+def run_loop(objective: nn.Module, cfg: Any, batches: Callable[[int], Any], scorer: Callable[[], Any],
+             valid: "EvalSet", *, seed: int, device: str, desc: str) -> "Result":
+    """Train `objective` with the project's loop (textcode.training.loop.fit: Adam at a constant rate), validating
+    `scorer()` after every epoch on validation NDCG@10 (history_kept); the objective ends at its best epoch.
+    No checkpoint folder: a killed run starts over."""
+    from textcode.eval.evaluation import evaluate
+    from textcode.runtime.distributed import Dist
+    from textcode.training.loop import fit as loop_fit
+
+    def validate() -> dict[str, float]:
+        result = evaluate(scorer(), valid, ks=(10,), batch_size=cfg.eval_batch_size)
+        return {"ndcg@10": result.means()["history_kept"]["ndcg@10"]}
+
+    return loop_fit(objective.to(device), loop_config(cfg), batches, Dist(device=device), seed=seed,
+                    validate=validate, monitor="ndcg@10", desc=desc)
+
+
+def loop_summary(result: "Result") -> dict[str, Any]:
+    """The model manifest's summary fields of a model trained by epochs (the report reads epochs and stopped)."""
+    notes = []
+    if result.stopped == "max_epochs" and result.best_epoch == result.epochs_run:
+        notes.append(f"best validation at the last epoch ({result.best_epoch}): more epochs may help")
+    return {"epochs": result.epochs_run, "best_epoch": result.best_epoch,
+            "best_valid_ndcg@10": result.best_metric, "stopped": result.stopped, "steps": result.steps,
+            "loop_wall_s": round(result.wall_s, 3), "notes": notes}
+
+
+def state_arrays(module: nn.Module) -> dict[str, np.ndarray]:
+    """A module's state dict as CPU numpy arrays (what the model folder keeps)."""
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def load_state(module: nn.Module, tensors: Mapping[str, np.ndarray], kind: str, device: str) -> nn.Module:
+    """`module` with the saved state, strictly (a missing, extra or misshapen tensor is an ArtifactError),
+    on `device` and in eval mode."""
+    try:
+        module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in tensors.items()}, strict=True)
+    except RuntimeError as exc:
+        raise artifacts.ArtifactError(f"{kind} model: the saved tensors do not fit the model its config "
+                                      f"describes ({exc})") from None
+    return module.to(device).eval()
+
+
+def expect_shapes(kind: str, tensors: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]) -> None:
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if found != {k: tuple(v) for k, v in shapes.items()}:
+        raise artifacts.ArtifactError(f"{kind} model: expected tensors {dict(shapes)}, found {found}")
+
+
+def config_of(cls: type, meta: Mapping[str, Any], kind: str) -> tuple[Any, int]:
+    """(the Config a model.json records, its n_items); a model.json that does not fit is an ArtifactError."""
+    missing = [k for k in ("n_items", "config") if k not in meta]
+    if missing:
+        raise artifacts.ArtifactError(f"{kind} model.json: missing key(s) {', '.join(missing)}")
+    try:
+        cfg = build(cls, meta["config"], prefix="config.")
+    except ConfigError as exc:
+        raise artifacts.ArtifactError(f"{kind} model.json: {exc}") from None
+    return cfg, int(meta["n_items"])
+
