@@ -26,6 +26,7 @@ MODEL_KINDS: dict[str, str] = {
     "multdae": "textcode.baselines.multvae",
     "multvae": "textcode.baselines.multvae",
     "svae": "textcode.baselines.svae",
+    "cddrec": "textcode.baselines.cddrec",
 }
 
 
