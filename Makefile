@@ -6,7 +6,9 @@
 #   make test                      install, then run the tests
 #   make codes DOMAIN=Scientific   prepare -> encode -> codes for one domain of ../shared/data
 #   make results/codes.json        codes for every full domain, collected into one JSON
-#   make ... SET="codes.n_centroids=128 encode.max_length=64"   command-line overrides
+#   make ... SET="encode.max_length=64 codes:codes.n_centroids=128 finetune.vqrec_scratch:train.epochs=3"
+#                                  overrides; a key read by several stages (train, model, codes, seed) needs
+#                                  its scope: a stage (codes:) or one run (finetune.vqrec_scratch:)
 
 SHELL := /bin/bash
 .SUFFIXES:
@@ -112,7 +114,9 @@ results/bench_encode.json: $(DEPS.bench_encode) | $(INSTALLED)
 DEMO_CODES := $(foreach d,$(DEMO_TEXT_DOMAINS),$(ART)/$(d)/codes/manifest.json)
 
 demo: $(DEMO_CODES) $(DEMO_TARGETS) | $(INSTALLED)
-	@$(RUN) textcode show --art $(ART) --domains $(DEMO_DOMAINS)
+	@$(RUN) textcode show --art $(ART) --domains $(DEMO_DOMAINS) --report $(REPORTS)/demo-scientific \
+	  --paths report=$(REPORTS)/demo-scientific/report.md chart=$(REPORTS)/demo-scientific/metrics.png \
+	  serving=$(ART)/demo-scientific/serving generation=$(DEMO_GEN)/rsvq/eval generation-vae=$(DEMO_GEN)/vae/eval
 
 test: | $(INSTALLED)
 	$(PY) -m pytest -q

@@ -24,7 +24,7 @@
 # epochs: with 30 epochs and patience 3 the train-on-real models stopped too early (MovieLens-1M L=20 at
 # the cap, best at 29; L=100 on a noisy validation dip), and a longer run raised them 9% and 16% while
 # synthetic-trained models gained nothing, which flattered the train-on-synthetic share
-GEN_UTILITY_SET ?= train.epochs=100 train.patience=10 train.max_minutes=0
+GEN_UTILITY_SET ?= finetune:train.epochs=100 finetune:train.patience=10 finetune:train.max_minutes=0
 
 define GEN_UTILITY_RULES
 $(ART)/$(1)/gen/L$(2)/utility/config/finetune.sasrec_id.json $(ART)/$(1)/gen/L$(2)/utility/config/evaluate-utility.json: $(ART)/$(1)/gen/L$(2)/utility/config/.resolve ;
@@ -279,7 +279,7 @@ GEN_AUGMENT := Scientific/real Scientific/augmented
 results/rsvqae.json: $(foreach e,$(GEN_EVALS),$(ART)/$(subst /L,/gen/L,$(e))/eval/manifest.json) \
   $(foreach u,$(GEN_UTILITY),$(ART)/$(subst /L,/gen/L,$(dir $(u)))utility/$(notdir $(u))/eval/manifest.json) \
   $(foreach a,$(GEN_AUGMENT),$(AUG)/$(notdir $(a))/eval/manifest.json) \
-  $(DEPS.report-generation) configs/published.yaml | $(INSTALLED)
+  $(DEPS.report-generation) $(CONFIGS)/published.yaml | $(INSTALLED)
 	$(RUN) experiments report-generation $(foreach e,$(GEN_EVALS),--eval $(e)=$(ART)/$(subst /L,/gen/L,$(e))/eval) \
 	  $(foreach u,$(GEN_UTILITY),--utility $(u)=$(ART)/$(subst /L,/gen/L,$(dir $(u)))utility/$(notdir $(u))/eval) \
 	  $(foreach a,$(GEN_AUGMENT),--augment $(a)=$(AUG)/$(notdir $(a))/eval) --out $(GEN_REPORTS) --results $@

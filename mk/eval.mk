@@ -1,8 +1,7 @@
-# Evaluation: baselines (EASE, popularity, ...), the evaluate stage for any model folder, the report.
+# Evaluation: baselines (EASE, popularity, ...) and the evaluate stage for any model folder (reports: mk/transfer.mk).
 #
 #   make baseline RUN_NAME=ease DOMAIN=Scientific   train one baseline -> $(ART)/<domain>/models/<run>/
 #   make evaluate RUN_NAME=ease DOMAIN=...          evaluate one run   -> $(ART)/<domain>/eval/<run>/metrics.json
-#   make report DOMAIN=Scientific        every run of EVAL_RUNS -> $(ART)/<domain>/report/ (report.md, chart)
 #
 # A run is any folder $(ART)/<domain>/models/<run>/ with a manifest.json (a model folder of
 # textcode.core.model_folder): its eval rule exists for every domain and run name.
@@ -10,16 +9,12 @@
 # a baseline run is a file configs/runs/baseline/<run>.yaml (BASELINE_RUNS of the run plan: no make edit)
 DOMAIN_STAGES += $(addprefix baseline.,$(BASELINE_RUNS)) evaluate report
 
-# runs in the report, in row order; fragments append theirs (EVAL_RUNS += ...)
-EVAL_RUNS ?= pop ease
-# the run every other run is tested against (paired bootstrap)
-REPORT_REFERENCE ?= ease
 REPORTS ?= reports
 # the run of `make evaluate` (RUN is taken: it is the command that starts a stage)
 RUN_NAME ?= ease
 
 
-.PHONY: baseline evaluate report
+.PHONY: baseline evaluate
 
 # ---------------------------------------------------------------- baselines
 define BASELINE_RULE
@@ -39,18 +34,8 @@ $(foreach d,$(ALL_DOMAINS),$(eval $(call EVAL_RULE,$(d))))
 
 evaluate: $(ART)/$(DOMAIN)/eval/$(RUN_NAME)/manifest.json
 
-# ---------------------------------------------------------------- report
-# Second expansion: EVAL_RUNS is read after every fragment is included, so later fragments can append runs.
+# Second expansion: the report rules (mk/transfer.mk) read their run lists after every fragment is included.
 .SECONDEXPANSION:
-REPORT_INPUTS = $$(foreach r,$$(EVAL_RUNS),$(ART)/$$*/eval/$$(r)/manifest.json) $(ART)/%/config/report.json $(DEPS.report) configs/published.yaml
-REPORT_ARGS = --config $(ART)/$*/config/report.json $(foreach r,$(EVAL_RUNS),--eval $(r)=$(ART)/$*/eval/$(r)) --reference $(REPORT_REFERENCE) --published configs/published.yaml
-
-# a report of any domain's runs, inside the artifacts (headline reports are written by results/*.json targets)
-$(ART)/%/report/manifest.json: $(REPORT_INPUTS) | $(INSTALLED)
-	$(RUN) textcode report $(REPORT_ARGS) --out $(@D)
-
-report: $(ART)/$(DOMAIN)/report/manifest.json
-DEMO_TARGETS += $(ART)/demo-scientific/report/manifest.json
 
 # metric speed on a Scientific-sized score matrix (CONTRIBUTING: speed is checked by benchmarks, not tests)
 results/bench_metrics.json: $(DEPS.bench_metrics) | $(INSTALLED)

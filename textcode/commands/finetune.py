@@ -1,7 +1,7 @@
 """Command `finetune`: train a sequence recommender on one domain, from a pretrained model or from scratch.
 
 Inputs: --prepared (the domain), --codes (code item embeddings), --text (text-only
-baseline), --pretrained (init: pretrained). Output: a model folder loadable by
+baseline), --pretrained (init: pretrained: a pre-training run's folder or a shipped model, textcode.rec.pretrained). Output: a model folder loadable by
 `textcode.core.model_kinds.load_recommender`. Resumes from checkpoints after a kill.
 Run with `torchrun --nproc_per_node N -m textcode.commands.finetune ...` for N processes.
 """
@@ -12,7 +12,6 @@ import shutil
 
 from textcode.commands import common
 from textcode.core import artifacts, model_folder
-from textcode.core.config import ConfigError
 from textcode.core.settings import section
 from textcode.data.domain import Domain
 from textcode.data.split import leave_one_out
@@ -21,6 +20,7 @@ from textcode.rec import sasrec
 from textcode.rec.config import FinetuneConfig, SASRecConfig
 from textcode.rec.finetune import build_model, item_embedding_kind, run
 from textcode.rec.item_embedding import DomainInputs
+from textcode.rec.pretrained import check as check_pretrained
 from textcode.runtime import distributed as dist
 from textcode.runtime.seeding import seed_everything
 from textcode.training.config import TrainConfig
@@ -53,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         arrays["text"] = artifacts.load_npy(inputs["text"] / "embeddings.npy", mmap=False)
     if ft.init == "pretrained":
         inputs["pretrained"] = common.input_path(args, "pretrained", "for finetune.init: pretrained")
-        made_by = artifacts.read_manifest(inputs["pretrained"])["config"].get("run")
-        if made_by != ft.pretrained:
-            raise ConfigError(f"finetune.pretrained: the run asks for pre-training run {ft.pretrained!r}, but "
-                              f"--pretrained {inputs['pretrained']} was made by run {made_by!r}")
+        check_pretrained(inputs["pretrained"], ft.pretrained)
         meta = model_folder.load_meta(inputs["pretrained"])
         tensors, _ = artifacts.load_tensors(inputs["pretrained"] / model_folder.WEIGHTS)
         pretrained = (meta["config"], tensors)

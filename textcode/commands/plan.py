@@ -2,7 +2,8 @@
 
 Make cannot read YAML, and a run's inputs follow from its settings: a fine-tune reads the domain's
 codes or text embeddings as its `finetune.item_embedding` kind says (textcode.rec.item_embedding), and
-a pre-trained model when `finetune.init` is pretrained (the pre-training run `finetune.pretrained`);
+a pre-trained model when `finetune.init` is pretrained (`finetune.pretrained`: a pre-training run's folder
+under $(ART)/pretrain/, or a model shipped under pretrained/, textcode.rec.pretrained);
 a pre-training run reads the domains `pretrain.domains` lists. So adding a domain (configs/domains/)
 or a run (configs/runs/<stage>/) needs no make edit: make remakes this file when a config changes.
 Overrides given with SET are not seen here; `textcode finetune` refuses a pre-trained model of
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from textcode.core import artifacts
 from textcode.core.settings import layers_for, resolve
+from textcode.rec import pretrained
 
 # the stages whose runs make builds (configs/runs/<stage>/<run>.yaml)
 RUN_STAGES = ("pretrain", "finetune", "baseline", "train-generator")
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             reads = embedding_class(ft.item_embedding, f"{configs}/runs/finetune/{run}.yaml finetune.item_embedding").reads
             lines.append(f"FT_READS.{domain}.{run} := {reads or ''}\n")
             if ft.init == "pretrained":
-                lines.append(f"FT_PRETRAINED.{domain}.{run} := {ft.pretrained}\n")
+                lines.append(f"FT_PRETRAINED.{domain}.{run} := {pretrained.folder(ft.pretrained, configs)}\n")
     text = "# written by `textcode plan` from the YAML configs; do not edit\n" + "".join(lines)
     artifacts.write_text(args.out, text)
     return 0

@@ -5,6 +5,7 @@ DataError naming the setting, or the file and line) leaves no `<out>.partial/` b
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from textcode.commands import common
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     with artifacts.OutputFolder(args.out, "prepare", cfg) as out:
         domain.save(out)
         out.summary.update(summary)
-    log.info("%s: %s users, %s items, %s interactions -> %s", name, f"{domain.n_users:,}", f"{domain.n_items:,}",
-             f"{domain.n_interactions:,}", args.out)
+    checked = "checked against source.expect" if any(v is not None for v in dataclasses.asdict(source.expect).values()) \
+        else "no source.expect to check"
+    log.info("%s: %s users, %s items, %s interactions (%s) -> %s", name, f"{domain.n_users:,}", f"{domain.n_items:,}",
+             f"{domain.n_interactions:,}", checked, args.out)
     return 0

@@ -45,7 +45,8 @@ class PretrainConfig:
 class FinetuneConfig:
     item_embedding: str = "code"  # a registered kind (textcode.rec.item_embedding.ITEM_EMBEDDINGS): code, id, text
     init: Literal["pretrained", "scratch"] = "pretrained"
-    pretrained: str = "default"  # the pre-training run (configs/runs/pretrain/) that init: pretrained starts from
+    pretrained: str = "default"  # what init: pretrained starts from: a pre-training run (configs/runs/pretrain/) or a
+                                 # model shipped under pretrained/ (textcode.rec.pretrained)
     permutation: bool = True  # learn a code permutation before training (needs init: pretrained)
     permutation_epochs: int = 5
     permutation_lr: float = 0.01

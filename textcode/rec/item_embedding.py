@@ -41,7 +41,7 @@ class CodeItemEmbedding(nn.Module):
         super().__init__()
         if codes.dim() != 2:
             raise ValueError(f"codes must be (n_items, n_subspaces), got {tuple(codes.shape)}")
-        if int(codes.max()) >= n_codes or int(codes.min()) < 0:
+        if codes.numel() and (int(codes.max()) >= n_codes or int(codes.min()) < 0):  # no items: a shipped model
             raise ValueError(f"codes must lie in [0, {n_codes})")
         self.n_subspaces, self.n_codes, self.dim = codes.shape[1], n_codes, dim
         self.register_buffer("codes", _compact(codes, n_codes))  # (I, D); uint8 when M <= 256 (8x smaller than int64)

@@ -1,0 +1,38 @@
+# Your own category: one domain YAML (configs/domains/<name>.yaml), one command.
+#
+#   make transfer DOMAIN=<name>    prepare -> encode -> codes -> every run of TRANSFER_RUNS (the shipped or
+#                                  named pre-trained model, from-scratch codes, SASRec-ID, text-only, EASE,
+#                                  popularity) -> evaluate (both protocols, CIs) -> report -> serving export
+#   make transfer ... TRANSFER_JOBS=1   one stage at a time (default 2, each with half the cores)
+#
+# Output: $(REPORTS)/<name>/ (report.md, metrics.png, summary.json: run -> test metrics and wall seconds) and
+# $(ART)/<name>/serving/ (`textcode recommend`). Nothing here names a domain: every configs/domains/*.yaml
+# has these targets.
+
+TRANSFER_RUNS ?= vqrec_pretrained vqrec_scratch sasrec_id text_only ease popularity
+# the run the others are tested against in the report
+TRANSFER_REFERENCE ?= vqrec_pretrained
+
+.PHONY: transfer
+
+$(REPORTS)/%/summary.json: $$(foreach r,$$(TRANSFER_RUNS),$(ART)/$$*/eval/$$(r)/manifest.json) $(ART)/%/config/report.json $(DEPS.report) $(CONFIGS)/published.yaml | $(INSTALLED)
+	$(RUN) textcode report --config $(ART)/$*/config/report.json $(foreach r,$(TRANSFER_RUNS),--eval $(r)=$(ART)/$*/eval/$(r)) \
+	  --reference $(TRANSFER_REFERENCE) --published $(CONFIGS)/published.yaml --out $(@D)
+
+# the closing table and paths (`textcode show`), also after a make that had nothing left to do
+TRANSFER_SHOW = $(RUN) textcode show --art $(ART) --domains $(1) --report $(REPORTS)/$(1) \
+  --paths report=$(REPORTS)/$(1)/report.md chart=$(REPORTS)/$(1)/metrics.png serving=$(ART)/$(1)/serving \
+  "recommend=textcode recommend --serving $(ART)/$(1)/serving --prepared $(ART)/$(1)/prepared --user <user id>"
+
+# Independent stages (the fine-tunes, baselines, evaluations) run TRANSFER_JOBS at a time, each on its share of
+# the cores: small models use one core better than two, so two one-thread runs finish sooner than two
+# two-thread runs one after the other. (The installation is this make's prerequisite: the inner make takes it as done.)
+TRANSFER_JOBS ?= 2
+CORES := $(shell nproc 2>/dev/null || echo 1)
+transfer: | $(INSTALLED)
+	@$(MAKE) --no-print-directory -o $(INSTALLED) -j$(TRANSFER_JOBS) OMP_NUM_THREADS=$(shell echo $$(( $(CORES) / $(TRANSFER_JOBS) > 0 ? $(CORES) / $(TRANSFER_JOBS) : 1 ))) \
+	  $(REPORTS)/$(DOMAIN)/summary.json $(ART)/$(DOMAIN)/serving/manifest.json
+	@$(call TRANSFER_SHOW,$(DOMAIN))
+
+# the demo is the same chain on the embedded Scientific sample (its pre-trained model: pre-training run `demo`)
+DEMO_TARGETS += $(REPORTS)/demo-scientific/summary.json $(ART)/demo-scientific/serving/manifest.json

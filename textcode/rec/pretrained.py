@@ -1,0 +1,58 @@
+"""Which pre-trained model a fine-tune starts from: a pre-training run made here, or one shipped in the project.
+
+`finetune.pretrained` names either a pre-training run (configs/runs/pretrain/<name>.yaml, made by
+`make pretrain PRETRAIN_RUN=<name>` into <art>/pretrain/<name>/) or a model shipped under
+`pretrained/<name>/` (written by `textcode ship` from such a run), which a fresh clone can fine-tune
+from without the pre-training corpus. A shipped folder's manifest is pinned here by its SHA-256, so a
+changed or damaged copy is refused rather than silently fine-tuned from.
+
+Torch-free: `textcode plan` reads it to tell make which folder each fine-tune depends on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textcode.core import artifacts
+from textcode.core.config import ConfigError
+
+# the project's shipped models, relative to the project root (where make and the commands run)
+SHIPPED_DIR = Path("pretrained")
+# name -> SHA-256 of its manifest.json (which holds the SHA-256 of every file of the folder)
+SHIPPED: dict[str, str] = {
+    "vqrec-amazon7-minilm": "74dff8e2ededea0d2200c20803312748a45bac447ed7fd5c2ff22ae575bb6160",
+}
+
+
+def folder(name: str, configs: str | Path, art: str = "$(ART)") -> str:
+    """The folder of the pre-trained model `name`: `<art>/pretrain/<name>` for a pre-training run,
+    `pretrained/<name>` for a shipped model."""
+    is_run = (Path(configs) / "runs" / "pretrain" / f"{name}.yaml").exists()
+    is_shipped = name in SHIPPED
+    if is_run and is_shipped:
+        raise ConfigError(f"finetune.pretrained: {name!r} is both a pre-training run ({configs}/runs/pretrain/{name}.yaml) "
+                          f"and a shipped model ({SHIPPED_DIR / name}); rename one")
+    if is_run:
+        return f"{art}/pretrain/{name}"
+    if is_shipped:
+        return str(SHIPPED_DIR / name)
+    runs = sorted(p.stem for p in (Path(configs) / "runs" / "pretrain").glob("*.yaml"))
+    raise ConfigError(f"finetune.pretrained: {name!r} is neither a pre-training run ({', '.join(runs)}) nor a "
+                      f"shipped model ({', '.join(SHIPPED) or 'none'})")
+
+
+def check(path: str | Path, name: str) -> None:
+    """Refuse a --pretrained folder that is not the model `name` the fine-tune's config asks for."""
+    path = Path(path)
+    manifest = artifacts.read_manifest(path)
+    stage = manifest.get("stage")
+    made_as = manifest.get("config", {}).get("run" if stage == "pretrain" else "name")
+    if stage not in ("pretrain", "ship") or made_as != name:
+        raise ConfigError(f"finetune.pretrained: the run asks for {name!r}, but --pretrained {path} is "
+                          f"{'the ' + stage + ' output ' + repr(made_as) if stage else 'not a model folder'}")
+    if stage == "ship":
+        pinned = SHIPPED.get(name)
+        actual = artifacts.sha256_file(path / artifacts.MANIFEST)
+        if pinned is None or actual != pinned:
+            raise artifacts.ArtifactError(
+                f"{path / artifacts.MANIFEST}: SHA-256 {actual} is not the one pinned for the shipped model {name!r} "
+                f"in textcode/rec/pretrained.py ({pinned}); restore the folder from git (git checkout -- {path})")
