@@ -31,7 +31,7 @@ def make(tmp_path_factory):
     for name in ("Makefile", "pyproject.toml"):
         code.mkdir(exist_ok=True)
         shutil.copy2(ROOT / name, code / name)
-    for name in ("mk", "textcode", "experiments", "bench", "data/demo/scientific"):
+    for name in ("mk", "textcode", "experiments", "bench", "data/demo/scientific", "pretrained"):
         shutil.copytree(ROOT / name, code / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "configs", tmp / "configs")
     env_dir = Path(sys.prefix)
@@ -124,15 +124,15 @@ def test_a_new_run_file_is_a_make_target_with_the_inputs_its_settings_read(make)
     (runs / "my_transfer.yaml").write_text("finetune: {init: pretrained, pretrained: no_semisynthetic}\n")
     (runs / "my_default_transfer.yaml").write_text("finetune: {init: pretrained}\n")
     # the run layer comes after the domain's: a run naming its pre-training gets it on every domain; a run
-    # that names none starts from the domain's choice (the demo domains: the demo pre-training)
-    for run, reads, pretrained in (("my_id", [], None), ("my_transfer", ["--codes", "--pretrained"], "no_semisynthetic"),
-                                   ("my_default_transfer", ["--codes", "--pretrained"], "demo")):
+    # that names none starts from the domain's choice (demo-scientific: the shipped model)
+    for run, reads, pretrained in (("my_id", [], None), ("my_transfer", ["--codes", "--pretrained"], "pretrain/no_semisynthetic"),
+                                   ("my_default_transfer", ["--codes", "--pretrained"], "pretrained/vqrec-amazon7-minilm")):
         done = make("-n", "RUN=echo", "LAUNCH=echo", str(make.art / "models" / run / "manifest.json"))
         assert done.returncode == 0, done.stdout + done.stderr
         line = next(x for x in done.stdout.splitlines() if x.startswith(f"echo textcode finetune --config {make.art}/config/finetune.{run}.json"))
         assert [a for a in line.split() if a in ("--codes", "--text", "--pretrained")] == reads
         if pretrained:
-            assert line.split("--pretrained ")[1].split()[0].endswith(f"/pretrain/{pretrained}")
+            assert line.split("--pretrained ")[1].split()[0].endswith(pretrained)
 
 def resolved(make, domain: str, length: int, run: str, stage: str) -> dict:
     """Resolve one generation run's configs through make (the real resolver) and read one of them."""
