@@ -22,7 +22,7 @@ $(REPORTS)/%/summary.json: $$(foreach r,$$(TRANSFER_RUNS),$(ART)/$$*/eval/$$(r)/
 # the closing table and paths (`textcode show`), also after a make that had nothing left to do
 TRANSFER_SHOW = $(RUN) textcode show --art $(ART) --domains $(1) --report $(REPORTS)/$(1) \
   --paths report=$(REPORTS)/$(1)/report.md chart=$(REPORTS)/$(1)/metrics.png serving=$(ART)/$(1)/serving \
-  "recommend=textcode recommend --serving $(ART)/$(1)/serving --prepared $(ART)/$(1)/prepared --user <user id>"
+  --then "textcode recommend --serving $(ART)/$(1)/serving --prepared $(ART)/$(1)/prepared --user <user id>"
 
 # Independent stages (the fine-tunes, baselines, evaluations) run TRANSFER_JOBS at a time, each on its share of
 # the cores: small models use one core better than two, so two one-thread runs finish sooner than two

@@ -99,8 +99,9 @@ def test_make_transfer_writes_the_report_the_summary_and_a_servable_model(projec
     # the closing table: every run, and where the outputs are
     for run in RUNS:
         assert f"\n{run} " in done.stdout
-    for label in ("report:", "chart:", "serving:", "recommend:"):
+    for label in ("report:", "chart:", "serving:"):
         assert label in done.stdout
+    assert "(not made)" not in done.stdout and "next:          textcode recommend --serving" in done.stdout
     # recommendations for a user of the domain, from the serving export
     user = artifacts.load_table(art / "prepared" / "users.parquet")["user_id"][0]
     rec = subprocess.run([sys.executable, "-m", "textcode", "recommend", "--serving", str(art / "serving"), "--prepared",

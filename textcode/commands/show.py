@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--domains", nargs="+", default=[])
     p.add_argument("--report", action="append", default=[], help="a report folder (textcode report): its runs x metrics")
     p.add_argument("--paths", nargs="+", default=[], metavar="LABEL=PATH", help="outputs to point at, in this order")
+    p.add_argument("--then", action="append", default=[], metavar="COMMAND", help="a command to suggest next")
     args = p.parse_args(argv)
     if args.domains:
         print(f"{'domain':<22} {'stage':<10} summary")
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.paths:
             label, _, path = item.partition("=")
             print(f"{label + ':':<14} {path}{'' if Path(path).exists() else '  (not made)'}")
+    for command in args.then:
+        print(f"{'next:':<14} {command}")
     return 0
 
 
