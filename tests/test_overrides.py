@@ -21,7 +21,7 @@ def resolved(tmp_path, *sets: str, stages=("finetune.vqrec_scratch", "finetune.s
 def test_a_run_scope_changes_that_run_only_and_a_stage_scope_every_run_of_the_stage(tmp_path):
     cfg = resolved(tmp_path, "finetune.vqrec_scratch:train.epochs=3", "codes:codes.opq=false")
     assert cfg["finetune.vqrec_scratch"]["train"]["epochs"] == 3
-    assert cfg["finetune.sasrec_id"]["train"]["epochs"] == 15  # demo-scientific.yaml's value, untouched
+    assert cfg["finetune.sasrec_id"]["train"]["epochs"] == 40  # demo-scientific.yaml's value, untouched
     assert cfg["codes"]["codes"]["opq"] is False
     cfg = resolved(tmp_path / "b", "finetune:train.epochs=4")
     assert cfg["finetune.vqrec_scratch"]["train"]["epochs"] == cfg["finetune.sasrec_id"]["train"]["epochs"] == 4
