@@ -35,11 +35,11 @@ import torch
 from torch import nn
 
 from textcode.baselines import Fitted
+from textcode.baselines.ease import bag_pairs
 from textcode.baselines.training import (
     DenseScorer,
     Rows,
     activation,
-    bag_pairs,
     binary_matrix,
     check_positive,
     config_of,

@@ -48,6 +48,14 @@ def binary_interactions(offsets: np.ndarray, items: np.ndarray, n_items: int):
     return x
 
 
+def bag_pairs(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the binary bags of `histories`: each (history, item) pair once, repeats dropped."""
+    lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    flat = np.concatenate([np.asarray(h, np.int64) for h in histories]) if lengths.sum() else np.zeros(0, np.int64)
+    pairs = np.unique(np.repeat(np.arange(len(histories)), lengths) * n_items + flat)
+    return pairs // n_items, pairs % n_items
+
+
 def gram(x) -> np.ndarray:
     """Dense (I, I) float64 X^T X of a sparse binary matrix."""
     return np.asarray((x.T @ x).todense(), dtype=np.float64)
@@ -87,14 +95,9 @@ class EASE:
     def score_histories(self, histories: Sequence[np.ndarray]) -> "torch.Tensor":
         import torch
 
-        n = self.n_items
-        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
-        flat = np.concatenate([np.asarray(h, np.int64) for h in histories]) if lengths.sum() else np.zeros(0, np.int64)
         # binary bag: a repeated item counts once, as in the training matrix X
-        pairs = np.unique(np.repeat(np.arange(len(histories)), lengths) * n + flat)
-        rows = torch.from_numpy(pairs // n).to(self.weights.device)
-        cols = torch.from_numpy(pairs % n).to(self.weights.device)
-        scores = torch.zeros((len(histories), n), dtype=self.weights.dtype, device=self.weights.device)  # (B, I)
+        rows, cols = (torch.from_numpy(a).to(self.weights.device) for a in bag_pairs(histories, self.n_items))
+        scores = torch.zeros((len(histories), self.n_items), dtype=self.weights.dtype, device=self.weights.device)  # (B, I)
         # x_u B as a sum of the rows of B for the user's items: the bags are far too sparse for a dense matmul
         return scores.index_add_(0, rows, self.weights[cols])
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from textcode.baselines.ease import bag_pairs, binary_interactions
 from textcode.core import artifacts
 from textcode.core.config import ConfigError, build
 
@@ -81,7 +82,6 @@ def check_positive(cfg: Any, positive: Sequence[str] = (), non_negative: Sequenc
 
 def binary_matrix(split: "LeaveOneOut"):
     """(U, I) float32 CSR: 1 where a user's training sequence holds the item (repeats count once)."""
-    from textcode.baselines.ease import binary_interactions
 
     return binary_interactions(split.train_offsets, split.train_items, split.n_items).astype(np.float32)
 
@@ -142,14 +142,6 @@ def row_batches(matrix, batch_size: int, seed: int, epoch: int, negatives: int =
             sampled = (np.repeat(np.arange(len(ids), dtype=np.int64), per_row),
                        rng.integers(0, matrix.shape[1], int(per_row.sum()), dtype=np.int64))
         yield Rows.of(matrix, ids, sampled)
-
-
-def bag_pairs(histories: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of the binary bags of `histories`: each (history, item) pair once, repeats dropped."""
-    lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
-    flat = np.concatenate([np.asarray(h, np.int64) for h in histories]) if lengths.sum() else np.zeros(0, np.int64)
-    pairs = np.unique(np.repeat(np.arange(len(histories)), lengths) * n_items + flat)
-    return pairs // n_items, pairs % n_items
 
 
 def bags(histories: Sequence[np.ndarray], n_items: int, device) -> torch.Tensor:
