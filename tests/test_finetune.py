@@ -61,8 +61,9 @@ def test_permutation_phase_learns_towards_a_planted_code_permutation():
     codes = _codes()
     model.items.replace_codes(torch.stack([planted[d][codes[:, d]] for d in range(D)], dim=1))
     scrambled_loss = _loss(model, windows)
-    ft = FinetuneConfig(permutation_epochs=30, permutation_lr=0.1, sinkhorn_tau=1.0, sinkhorn_tau_final=0.1)
-    info = learn_permutation(model, windows, ft, TrainConfig(batch_size=64), dist.Dist(), None, seed=0)
+    ft = FinetuneConfig(permutation_epochs=30, permutation_lr=0.1, sinkhorn_tau=1.0, sinkhorn_tau_final=0.1,
+                        permutation_batch_size=64)
+    info = learn_permutation(model, windows, ft, TrainConfig(), dist.Dist(), None, seed=0)
     assert info["bijective"]
     recovered = _loss(model, windows)
     assert scrambled_loss > trained_loss + 5

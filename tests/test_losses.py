@@ -69,9 +69,10 @@ def test_chunked_cross_entropy_matches_the_plain_loss_and_gradients():
 
     plain = F.cross_entropy(score(h, v), t)
     gh, gv = torch.autograd.grad(plain, (h, v))
-    chunked = chunked_cross_entropy(h, v, t, score, rows=3)  # blocks of 3, 3, 3, 1
-    ch, cv = torch.autograd.grad(chunked, (h, v))
-    assert torch.allclose(plain, chunked, atol=1e-6)
-    assert torch.allclose(gh, ch, atol=1e-6) and torch.allclose(gv, cv, atol=1e-6)
-    with pytest.raises(ValueError, match="rows must be positive"):
-        chunked_cross_entropy(h, v, t, score, rows=0)
+    for max_logits in (3 * 7 + 6, 10 * 7):  # blocks of 3, 3, 3, 1 rows (recomputed); all 10 rows at once
+        chunked = chunked_cross_entropy(h, v, t, score, max_logits=max_logits)
+        ch, cv = torch.autograd.grad(chunked, (h, v))
+        assert torch.allclose(plain, chunked, atol=1e-6)
+        assert torch.allclose(gh, ch, atol=1e-6) and torch.allclose(gv, cv, atol=1e-6)
+    with pytest.raises(ValueError, match="max_logits must be positive"):
+        chunked_cross_entropy(h, v, t, score, max_logits=0)

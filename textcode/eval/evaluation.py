@@ -66,7 +66,7 @@ def length_batches(lengths: np.ndarray, batch_size: int, max_positions: int) -> 
 
 
 def evaluate(model, evalset: EvalSet, ks: Sequence[int] = (10, 50), batch_size: int = 512,
-             max_positions: int = 16384) -> EvalResult:
+             max_positions: int = 4096) -> EvalResult:
     """Score every user of `evalset` with `model` (a textcode.eval.recommender.Recommender) and rank its target.
 
     Users go in order of history length (capped at the model's `max_history` when it has one), so a

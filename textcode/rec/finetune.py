@@ -120,7 +120,8 @@ def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConf
     permuter = GumbelSinkhornPermutation(items.n_subspaces, items.n_codes, ft.sinkhorn_tau, ft.sinkhorn_iters,
                                          ft.permutation_init_identity, ft.sinkhorn_tau_final).to(items.table.device)
     objective = PermutedNextItemCE(model, permuter)
-    cfg = dataclasses.replace(train_cfg, epochs=ft.permutation_epochs, lr=ft.permutation_lr, patience=0, max_minutes=0.0)
+    cfg = dataclasses.replace(train_cfg, epochs=ft.permutation_epochs, lr=ft.permutation_lr, patience=0, max_minutes=0.0,
+                              batch_size=ft.permutation_batch_size)
 
     def batches(epoch: int):
         permuter.anneal((epoch - 1) / max(1, cfg.epochs - 1))

@@ -16,6 +16,7 @@ from torch import nn
 
 from textcode.data.batching import pad_histories
 from textcode.rec.config import SASRecConfig
+from textcode.rec.dropout import Dropout, replace_dropouts
 from textcode.rec.item_embedding import embedding_class, kind_of
 
 
@@ -26,10 +27,10 @@ class SequenceEncoder(nn.Module):
         self.items = items
         self.pos = nn.Embedding(cfg.max_len, cfg.hidden)
         self.norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         layer = nn.TransformerEncoderLayer(cfg.hidden, cfg.n_heads, cfg.ffn, cfg.dropout, activation="gelu",
                                            layer_norm_eps=cfg.layer_norm_eps, batch_first=True, norm_first=False)
-        self.blocks = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        self.blocks = replace_dropouts(nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False))
         for module in (self.pos, self.blocks):
             for name, p in module.named_parameters():
                 if p.dim() > 1:

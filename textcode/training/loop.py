@@ -247,7 +247,10 @@ def fit(objective: nn.Module, cfg: TrainConfig, batches: Callable[[int], Iterabl
     if cfg.mmap_threshold_mb and not fix_mmap_threshold(cfg.mmap_threshold_mb * 2**20) and d.is_main:
         log.warning("%s: mmap_threshold_mb=%d not applied: the C allocator is not glibc", desc, cfg.mmap_threshold_mb)
     trainable = [p for p in (params if params is not None else objective.parameters()) if p.requires_grad]
-    opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # the fused kernel updates every tensor in one pass: a Scientific fine-tune step's Adam took 4 ms instead of
+    # 16 ms on one CPU core (5% of the epoch); it needs floating-point tensors on a CPU or GPU
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in trainable)
+    opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     loop = Loop({"objective": objective}, {"objective": opt}, cfg, seed=seed, d=d,
                 ckpt_dir=ckpt_dir, precision=cfg.precision, desc=desc)
 
