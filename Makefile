@@ -19,6 +19,7 @@ SHELL := /bin/bash
 # lock, "already being built by PID ..."). results/*.json are written at the end of their commands.
 
 ART ?= artifacts
+REPORTS ?= reports
 CONFIGS ?= configs
 DOMAIN ?= Scientific
 SET ?=
@@ -67,6 +68,9 @@ PLAN_FILE := $(ART)/plan.mk
 $(PLAN_FILE): $(shell find $(CONFIGS) -name '*.yaml') $(DEPS.plan) | $(INSTALLED)
 	$(PY) -m textcode plan --configs $(CONFIGS) --out $@
 include $(PLAN_FILE)
+# Second expansion: the report rules (mk/transfer.mk, mk/baselines.mk) read their run lists after every fragment
+# is included.
+.SECONDEXPANSION:
 include $(wildcard mk/*.mk) experiments/generation.mk
 DOMAIN_CONFIGS := $(foreach s,$(DOMAIN_STAGES),$(ART)/%/config/$(s).json)
 

@@ -105,6 +105,28 @@ def scientific_table() -> str:
     return "\n".join(head + rows + removed)
 
 
+def baselines_table() -> str:
+    """results/baselines.json: per domain, each model's test metrics in both protocols, cost and stop reason."""
+    data = _load("baselines.json")
+    if data is None:
+        return _missing("baselines.json", "results/baselines.json")
+    out = []
+    for domain, models in data.items():
+        cpus = sorted({r["cpu"] for r in models.values() if r.get("cpu")})
+        out += [f"**{domain}** (test; history kept, then removed; trained on {', '.join(cpus) or 'an unrecorded CPU'}):", "",
+                "| model | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | train s | epochs | stopped | peak MB |",
+                "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+        for name, r in models.items():
+            kept = [f"{r['test'][m]:.4f} [{r['ci95']['history_kept'][m][0]:.4f}, {r['ci95']['history_kept'][m][1]:.4f}]"
+                    if m in ("recall@10", "ndcg@10") else f"{r['test'][m]:.4f}" for m in METRICS[:4]]
+            removed = [f"{r['test_history_removed'][m]:.4f}" for m in ("recall@10", "ndcg@10")]
+            peak = "" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:,.0f}"
+            out.append(f"| {name} | " + " | ".join(kept + removed) + f" | {r['train_wall_s']:.0f} | {r['epochs']} | "
+                       f"{r['stopped'] or '-'} | {peak} |")
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
 def bench_finetune_table() -> str:
     data = _load("bench_finetune.json")
     if data is None:
@@ -404,6 +426,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "bench_encode_candidates": bench_encode_candidates_table,
     "scientific": scientific_table,
     "scientific_published": scientific_published_table,
+    "baselines": baselines_table,
     "bench_finetune": bench_finetune_table,
     "bench_metrics": bench_metrics_table,
     "rsvqae": rsvqae_table,

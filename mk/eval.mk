@@ -9,7 +9,7 @@
 # a baseline run is a file configs/runs/baseline/<run>.yaml (BASELINE_RUNS of the run plan: no make edit)
 DOMAIN_STAGES += $(addprefix baseline.,$(BASELINE_RUNS)) evaluate report
 
-REPORTS ?= reports
+
 # the run of `make evaluate` (RUN is taken: it is the command that starts a stage)
 RUN_NAME ?= ease
 
@@ -33,9 +33,6 @@ endef
 $(foreach d,$(ALL_DOMAINS),$(eval $(call EVAL_RULE,$(d))))
 
 evaluate: $(ART)/$(DOMAIN)/eval/$(RUN_NAME)/manifest.json
-
-# Second expansion: the report rules (mk/transfer.mk) read their run lists after every fragment is included.
-.SECONDEXPANSION:
 
 # metric speed on a Scientific-sized score matrix (CONTRIBUTING: speed is checked by benchmarks, not tests)
 results/bench_metrics.json: $(DEPS.bench_metrics) | $(INSTALLED)

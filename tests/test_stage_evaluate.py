@@ -109,6 +109,18 @@ def test_report_tables_chart_and_results_json(art, tmp_path):
     assert summary["ease"]["test_history_removed"] == doc["test"]["history_removed"]
     assert summary["ease"]["wall_s"] == round(model_summary["train_wall_s"] + sum(doc["eval_s"].values()), 3)
     assert summary["ease"]["ci95"]["history_removed"]["ndcg@10"] == doc["ci95"]["test"]["history_removed"]["ndcg@10"]
+    # the model's own cost and machine, from its manifest
+    manifest = artifacts.read_manifest(art / "models/ease")
+    assert summary["ease"]["train_wall_s"] == model_summary["train_wall_s"]
+    assert summary["ease"]["peak_rss_mb"] == manifest["peak_rss_mb"] > 50  # a Python process with numpy
+    assert summary["ease"]["cpu"] == manifest["environment"]["machine"]["cpu"]
+    # results/baselines.json is these summaries per domain
+    from experiments.commands import collect_baselines
+    out = tmp_path / "baselines.json"
+    assert collect_baselines.main(["--report", f"demo={tmp_path / 'report'}", "--out", str(out)]) == 0
+    collected = artifacts.read_json(out)
+    assert list(collected) == ["demo"] and list(collected["demo"]) == ["pop", "ease"]
+    assert collected["demo"]["ease"] == {k: summary["ease"][k] for k in collect_baselines.KEYS}
 
 
 def test_the_report_says_what_a_stage_flagged(art, tmp_path):

@@ -142,3 +142,49 @@ def test_item_autorec_scores_a_history_by_the_ridge_fit_of_its_output_row():
     fitted = z @ wb[:3]  # the row's predictions without its bias, which is the same for every item
     scores = autorec.ItemFoldIn(z.astype(np.float32), l2).score_histories([history]).numpy()[0]
     np.testing.assert_allclose(scores - scores.mean(), fitted - fitted.mean(), atol=1e-5)
+
+
+def test_a_search_keeps_the_candidate_best_on_validation_and_records_every_one(tmp_path):
+    """`search` in a baseline run: every combination is fitted and scored on validation; the saved model is the
+    best one, its config says so, and search.json lists each candidate's score."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from textcode.commands import baseline
+    from textcode.commands.baseline import combinations
+
+    rng = np.random.default_rng(1)
+    seqs = [rng.choice(CLUSTERS[u % 3], size=6, replace=False) for u in range(48)]
+    domain = from_sequences("clusters", [str(i) for i in range(N_ITEMS)], None, [str(u) for u in range(48)], seqs)
+    with artifacts.OutputFolder(tmp_path / "prepared", "prepare", {}) as out:
+        domain.save(out)
+        out.summary["domain"] = domain.name
+    configs = tmp_path / "configs"
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for sub in ("base.yaml", "stages"):
+        (configs / sub).parent.mkdir(parents=True, exist_ok=True)
+        if sub == "stages":
+            import shutil
+            shutil.copytree(root / sub, configs / sub)
+        else:
+            (configs / sub).write_text((root / sub).read_text())
+    (configs / "domains").mkdir()
+    (configs / "domains" / "clusters.yaml").write_text("source: {format: table, interactions: x.csv, items: y.csv}\n")
+    (configs / "runs" / "baseline").mkdir(parents=True)
+    run = {"baseline": {"kind": "multdae", "variant": "dae", "hidden": [8], **LOOP},
+           "search": {"dropout": [0.0, 0.5], "lr": [0.03, 1e-6]}}  # lr 1e-6 learns nothing: never chosen
+    (configs / "runs" / "baseline" / "grid.yaml").write_text(yaml.safe_dump(run))
+    args = ["--domain", "clusters", "--configs", str(configs), "--run", "grid"]
+    assert baseline.main([*args, "--prepared", str(tmp_path / "prepared"), "--out", str(tmp_path / "m")]) == 0
+    tried = json.loads((tmp_path / "m" / "search.json").read_text())
+    assert [(t["dropout"], t["lr"]) for t in tried] == [(0.0, 0.03), (0.0, 1e-6), (0.5, 0.03), (0.5, 1e-6)]
+    best = max(tried, key=lambda t: t["valid_ndcg@10"])
+    assert best["lr"] == 0.03
+    meta = model_folder.load_meta(tmp_path / "m")
+    assert (meta["config"]["dropout"], meta["config"]["lr"]) == (best["dropout"], best["lr"])
+    summary = artifacts.read_manifest(tmp_path / "m")["summary"]
+    assert summary["search"] == {"dropout": best["dropout"], "lr": best["lr"]} and summary["search_tried"] == 4
+    with pytest.raises(ConfigError, match="search.hidden"):
+        combinations({"search": {"hidden": []}})

@@ -443,7 +443,11 @@ def environment() -> dict[str, Any]:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": versions, "git": _git_state()}
+    from textcode.runtime.device import describe
+
+    machine = describe()  # which CPU made an artifact: its timings depend on it
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": versions, "git": _git_state(),
+            "machine": {k: machine[k] for k in ("cpu", "cores", "simd")}}
 
 
 def _git_state() -> dict[str, Any] | None:
@@ -534,11 +538,21 @@ class OutputFolder:
             "summary": self.summary,
             "environment": environment(),
             "wall_s": round(time.time() - self._start, 3),
+            "peak_rss_mb": peak_rss_mb(),  # of the process that made it (every stage runs in its own)
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         write_json(self.tmp / MANIFEST, manifest)
         replace_folder(self.tmp, self.out)
         return self.out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MB (Linux reports KiB; macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
 
 
 def _recover(out: Path, tmp: Path) -> None:

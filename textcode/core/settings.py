@@ -51,6 +51,9 @@ class Settings:
     finetune: FinetuneConfig = FinetuneConfig()
     # a baseline run: `kind` (textcode.core.model_kinds) and that model's Config, checked by `textcode baseline`
     baseline: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # a baseline's validation search: baseline key -> the values to try; every combination is fitted and the best
+    # on validation NDCG@10 kept (textcode/commands/baseline.py)
+    search: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     evaluate: EvaluateConfig = EvaluateConfig()
     report: ReportConfig = ReportConfig()
     windows: WindowConfig = WindowConfig()  # sequence generation (RSVQ-AE family): windows and held-out split
@@ -68,7 +71,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "pretrain": ("seed", "codes", "model", "train", "pretrain"),
     "finetune": ("seed", "model", "train", "finetune"),
     "export": (),
-    "baseline": ("seed", "baseline"),
+    "baseline": ("seed", "baseline", "search"),
     "evaluate": ("seed", "evaluate"),
     "report": ("seed", "report"),
     "train-generator": ("seed", "windows", "generator"),

@@ -42,6 +42,8 @@ class Run:
     prepared_sha256: str
     metrics: dict[str, Any]  # metrics.json
     model_summary: dict[str, Any]  # the model manifest's summary
+    peak_rss_mb: float | None = None  # of the process that trained the model (None: made before it was recorded)
+    cpu: str | None = None  # the CPU that trained it (its manifest's environment)
 
     def per_user(self, split: str, protocol: str, metric: str) -> np.ndarray:
         return artifacts.load_npy(self.eval_dir / per_user_file(split, protocol, metric), mmap=False)
@@ -104,7 +106,8 @@ def load_run(name: str, eval_dir: str | Path) -> Run:
                 _require(doc, (split, protocol, metric), metrics_path)
                 _require(doc, ("ci95", split, protocol, metric), metrics_path)
     return Run(name, eval_dir, model_dir, _require(manifest, ("config", "domain"), where),
-               _require(manifest, ("inputs", "prepared", "manifest_sha256"), where), doc, model_manifest["summary"])
+               _require(manifest, ("inputs", "prepared", "manifest_sha256"), where), doc, model_manifest["summary"],
+               model_manifest.get("peak_rss_mb"), model_manifest.get("environment", {}).get("machine", {}).get("cpu"))
 
 
 def check_comparable(runs: Sequence[Run]) -> None:
@@ -168,6 +171,9 @@ def run_summary(runs: Sequence[Run]) -> dict[str, Any]:
             "ci95": {p: {m: list(doc["ci95"]["test"][p][m]) for m in HEADLINE} for p in PROTOCOL_TITLES},
             "valid_ndcg@10": doc["valid"]["history_kept"]["ndcg@10"],
             "wall_s": round(run.train_wall_s + sum(doc["eval_s"].values()), 3),
+            "train_wall_s": run.train_wall_s,
+            "peak_rss_mb": run.peak_rss_mb,
+            "cpu": run.cpu,
             "epochs": run.epochs,
             "stopped": run.stopped,
             "notes": run.notes,
