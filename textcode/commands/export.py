@@ -3,7 +3,9 @@
 Writes the item vectors (`item_vectors.npy`) and an exact FAISS inner-product index of them
 (`items.faiss`), the sequence model (model.json + model.safetensors), the item table and the
 domain's codec (so new items can be embedded from their text), and `cold_items.json`: how often
-test targets never seen in training are retrieved.
+test targets never seen in training are retrieved. Every item of the domain is indexed, those with
+no training interactions too: a code model's item vector comes from the item's codes, a fused
+model's from its codes and its text vector (both held in the model folder).
 Use: `textcode.rec.serving.load_retriever(folder).recommend(histories, k)`.
 """
 from __future__ import annotations

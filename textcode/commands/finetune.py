@@ -1,7 +1,9 @@
 """Command `finetune`: train a sequence recommender on one domain, from a pretrained model or from scratch.
 
-Inputs: --prepared (the domain), --codes (code item embeddings), --text (text-only
-baseline), --pretrained (init: pretrained: a pre-training run's folder or a shipped model, textcode.rec.pretrained). Output: a model folder loadable by
+Inputs: --prepared (the domain); the domain artifacts its `finetune.item_embedding` kind reads
+(textcode.rec.item_embedding: --codes for code, --text for text, both for fused, none for id);
+--pretrained (init: pretrained: a pre-training run's folder or a shipped model, textcode.rec.pretrained).
+Output: a model folder loadable by
 `textcode.core.model_kinds.load_recommender`. Resumes from checkpoints after a kill.
 Run with `torchrun --nproc_per_node N -m textcode.commands.finetune ...` for N processes.
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
+from typing import Any
 
 from textcode.commands import common
 from textcode.core import artifacts, model_folder
@@ -21,6 +25,7 @@ from textcode.rec.config import FinetuneConfig, SASRecConfig
 from textcode.rec.finetune import build_model, item_embedding_kind, run
 from textcode.rec.item_embedding import DomainInputs
 from textcode.rec.pretrained import check as check_pretrained
+from textcode.rec.pretrained import check_encoder
 from textcode.runtime import distributed as dist
 from textcode.runtime.seeding import seed_everything
 from textcode.training.config import TrainConfig
@@ -43,17 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     split = leave_one_out(domain)
     pretrained = None
     arrays: dict[str, object] = {}
-    reads = item_embedding_kind(ft).reads
-    if reads == "codes":
-        inputs["codes"] = common.input_path(args, "codes", "for code item embeddings")
-        arrays["codes"] = artifacts.load_npy(inputs["codes"] / "codes.npy", mmap=False)
-        arrays["n_codes"] = artifacts.read_manifest(inputs["codes"])["summary"]["n_centroids"]
-    elif reads == "text":
-        inputs["text"] = common.input_path(args, "text", "for text item embeddings")
-        arrays["text"] = artifacts.load_npy(inputs["text"] / "embeddings.npy", mmap=False)
+    for name in item_embedding_kind(ft).reads:  # in the kind's order: codes, then text
+        inputs[name] = common.input_path(args, name, f"for finetune.item_embedding: {ft.item_embedding}")
+        arrays.update(_read_input(name, inputs[name]))
     if ft.init == "pretrained":
         inputs["pretrained"] = common.input_path(args, "pretrained", "for finetune.init: pretrained")
         check_pretrained(inputs["pretrained"], ft.pretrained)
+        if "text" in inputs:  # a transferred text projection only fits vectors of its own encoder
+            check_encoder(inputs["pretrained"], inputs["text"])
         meta = model_folder.load_meta(inputs["pretrained"])
         tensors, _ = artifacts.load_tensors(inputs["pretrained"] / model_folder.WEIGHTS)
         pretrained = (meta["config"], tensors)
@@ -82,3 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     dist.cleanup(d)
     return 0
 
+
+def _read_input(name: str, folder: Path) -> dict[str, Any]:
+    """The `DomainInputs` fields of one domain artifact folder ("codes" or "text")."""
+    if name == "codes":
+        return {"codes": artifacts.load_npy(folder / "codes.npy", mmap=False),
+                "n_codes": artifacts.read_manifest(folder)["summary"]["n_centroids"]}
+    if name == "text":
+        return {"text": artifacts.load_npy(folder / "embeddings.npy", mmap=False)}
+    raise ValueError(f"no reader for the domain artifact {name!r} an item embedding reads")

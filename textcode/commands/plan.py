@@ -1,7 +1,8 @@
 """Command `plan`: write Make's run plan from the YAML configs: the runs of each stage and what each reads.
 
-Make cannot read YAML, and a run's inputs follow from its settings: a fine-tune reads the domain's
-codes or text embeddings as its `finetune.item_embedding` kind says (textcode.rec.item_embedding), and
+Make cannot read YAML, and a run's inputs follow from its settings: a fine-tune reads the domain
+artifacts its `finetune.item_embedding` kind reads (`reads` in textcode.rec.item_embedding: codes, text,
+both, or none; FT_READS lists them space-separated), and
 a pre-trained model when `finetune.init` is pretrained (`finetune.pretrained`: a pre-training run's folder
 under $(ART)/pretrain/, or a model shipped under pretrained/, textcode.rec.pretrained);
 a pre-training run reads the domains `pretrain.domains` lists. So adding a domain (configs/domains/)
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             settings, _ = resolve(layers_for(configs, job, domain), job)
             ft = settings.finetune
             reads = embedding_class(ft.item_embedding, f"{configs}/runs/finetune/{run}.yaml finetune.item_embedding").reads
-            lines.append(f"FT_READS.{domain}.{run} := {reads or ''}\n")
+            lines.append(f"FT_READS.{domain}.{run} := {' '.join(reads)}\n")
             if ft.init == "pretrained":
                 lines.append(f"FT_PRETRAINED.{domain}.{run} := {pretrained.folder(ft.pretrained, configs)}\n")
     text = "# written by `textcode plan` from the YAML configs; do not edit\n" + "".join(lines)

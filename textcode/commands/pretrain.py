@@ -1,7 +1,9 @@
 """Command `pretrain`: mixed-domain contrastive pre-training of the code-embedding model (VQ-Rec).
 
 Reads `<art>/<domain>/prepared` and `<art>/<domain>/text` for every domain in
-`pretrain.domains`, fits one OPQ codec on the union of their training items, and trains.
+`pretrain.domains`, fits one OPQ codec on the union of their training items, and trains the item
+embedding `pretrain.item_embedding` names: `code` (VQ-Rec: items are their codes) or `fused` (codes
+plus a learned projection of each item's text vector, which the model then holds for every corpus item).
 Output: a model folder (model.json + model.safetensors) with `codes/` (codes.npy,
 codec.safetensors, stats.json) and `domains.json` (the global item space).
 One code path for 1 or N processes: `torchrun --nproc_per_node N -m textcode.commands.pretrain ...`.
@@ -14,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from textcode.commands import common
 from textcode.core import artifacts, model_folder
@@ -23,7 +24,7 @@ from textcode.core.settings import section
 from textcode.data.domain import Domain
 from textcode.rec import sasrec
 from textcode.rec.config import CodesConfig, PretrainConfig, SASRecConfig
-from textcode.rec.item_embedding import CodeItemEmbedding
+from textcode.rec.item_embedding import DomainInputs, embedding_class
 from textcode.rec.opq import code_stats, fit_codec, resolve_collisions
 from textcode.rec.pretrain import build_corpus, pretrain
 from textcode.rec.sasrec import SequenceEncoder
@@ -64,13 +65,19 @@ def main(argv: list[str] | None = None) -> int:
              len(corpus.windows), corpus.windows.n_targets())
 
     out = artifacts.OutputFolder(args.out, "pretrain", cfg, inputs, resume=True)
+    kind = embedding_class(pre.item_embedding, "pretrain.item_embedding")
+    # every corpus item's text vector: the codec is fitted on it (rank 0), and a fused model holds it (every rank)
+    text = np.concatenate(embeddings) if d.is_main or "text" in kind.reads else None
     if d.is_main:
         out.__enter__()  # creates (or keeps, to resume) <out>.partial; only rank 0 writes
-        codes, stats = _codes(out.tmp / "codes", np.concatenate(embeddings), corpus.train_items, codes_cfg, cfg["seed"])
+        codes, stats = _codes(out.tmp / "codes", text, corpus.train_items, codes_cfg, cfg["seed"])
     else:
         codes, stats = None, None
     codes = dist.broadcast_object(d, codes)
-    items = CodeItemEmbedding(torch.as_tensor(codes.astype(np.int64)), codes_cfg.n_centroids, model_cfg.hidden)
+    del embeddings
+    items = kind.for_domain(corpus.n_items, model_cfg.hidden, DomainInputs(
+        codes=codes, n_codes=codes_cfg.n_centroids, text=text if "text" in kind.reads else None))
+    del text  # a fused model keeps its own float32 copy (a view when the vectors are float32 already)
     model = SequenceEncoder(model_cfg, items).to(d.device)
     summary = pretrain(model, corpus, pre, train_cfg, d, out.tmp, cfg["seed"])
     if d.is_main:
@@ -79,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                               {k: v.detach().cpu() for k, v in model.state_dict().items()})
         artifacts.write_json(out.path("domains.json"), {"names": list(corpus.names),
                                                          "item_offsets": corpus.item_offsets.tolist()})
-        out.summary.update(codes=stats, rho=pre.rho, **summary)
+        out.summary.update(codes=stats, item_embedding=pre.item_embedding, rho=pre.rho, **summary)
         out.finish()
-        log.info("pretrained %d epochs (best %d, valid NDCG@10 %.4f), %.0f s, %.0f sequences/s -> %s",
-                 summary["epochs"], summary["best_epoch"], summary["best_valid_ndcg@10"] or float("nan"),
+        log.info("pretrained %s item embeddings %d epochs (best %d, valid NDCG@10 %.4f), %.0f s, %.0f sequences/s -> %s",
+                 pre.item_embedding, summary["epochs"], summary["best_epoch"], summary["best_valid_ndcg@10"] or float("nan"),
                  summary["train_wall_s"], summary["sequences_per_s"] or 0, args.out)
     dist.cleanup(d)
     return 0

@@ -1,8 +1,9 @@
 """Command `ship`: package a pre-training run as a model shipped in the project (pretrained/<name>/).
 
 A fresh clone fine-tunes from the shipped folder without the pre-training corpus. It holds the model
-(model.json + model.safetensors: the transformer and the code-embedding tables; the corpus items' codes
-are left out, since a fine-tune points the model at its own domain's codes) and a manifest naming what
+(model.json + model.safetensors: the transformer and the code-embedding tables, and for a fused model the
+text projection; the corpus items' per-item buffers, their codes and for a fused model their text vectors,
+are left out, since a fine-tune points the model at its own domain's items) and a manifest naming what
 it was made from: the corpus (domains and their counts), the text encoder, the pre-training config and
 its validation figures. Pin the new manifest's SHA-256 in textcode/rec/pretrained.py (SHIPPED), which
 fine-tunes check before they start.
@@ -16,6 +17,7 @@ from pathlib import Path
 from textcode.commands import common
 from textcode.core import artifacts, model_folder
 from textcode.core.config import ConfigError
+from textcode.rec.item_embedding import embedding_class
 
 log = logging.getLogger("ship")
 
@@ -36,8 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--pretrained {src}: written by stage {manifest.get('stage')!r}, not 'pretrain'")
     meta = model_folder.load_meta(src)
     tensors, _ = artifacts.load_tensors(src / model_folder.WEIGHTS)
-    n_corpus_items = int(tensors["items.codes"].shape[0])
-    tensors["items.codes"] = tensors["items.codes"][:0]  # (0, D): the corpus items are not the user's
+    item_kind = meta["config"]["item_embedding"]["kind"]
+    n_corpus_items = int(meta["config"]["n_items"])
+    for name in embedding_class(item_kind, f"{src / model_folder.META} item_embedding.kind").item_buffers:
+        key = f"items.{name}"
+        tensors[key] = tensors[key][:0]  # (0, ...): the corpus items are not the user's
     config = {**meta["config"], "n_items": 0}
     size_mb = sum(a.nbytes for a in tensors.values()) / 2**20
     if size_mb > MAX_MB:
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "made_from": {"path": str(src), "run": manifest["config"].get("run"),
                       "manifest_sha256": artifacts.sha256_file(src / artifacts.MANIFEST)},
         "corpus": corpus,
+        "item_embedding": item_kind,
         "corpus_items_dropped": n_corpus_items,
         "encoder": encoder,
         "pretrain_config": {k: manifest["config"][k] for k in ("seed", "codes", "model", "train", "pretrain")},

@@ -35,6 +35,9 @@ class SASRecConfig:
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     domains: tuple[str, ...] = DEFAULT_DOMAINS  # the transfer target must never be among them
+    # the item-embedding kind pre-trained (textcode.rec.item_embedding): code (VQ-Rec) or fused (codes + a
+    # learned projection of the frozen text vector, which then also reads every domain's text vectors)
+    item_embedding: Literal["code", "fused"] = "code"
     rho: float = 0.75  # probability of replacing each code in the semi-synthetic negative (0 = none)
     tau: float = 0.07  # contrastive temperature
     valid_users: int = 2000  # per domain, sampled, to monitor pre-training (validation split only)
@@ -43,7 +46,7 @@ class PretrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
-    item_embedding: str = "code"  # a registered kind (textcode.rec.item_embedding.ITEM_EMBEDDINGS): code, id, text
+    item_embedding: str = "code"  # a registered kind (textcode.rec.item_embedding.ITEM_EMBEDDINGS): code, id, text, fused
     init: Literal["pretrained", "scratch"] = "pretrained"
     pretrained: str = "default"  # what init: pretrained starts from: a pre-training run (configs/runs/pretrain/) or a
                                  # model shipped under pretrained/ (textcode.rec.pretrained)
@@ -63,7 +66,7 @@ class FinetuneConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EncodeConfig:
-    model: str = DEFAULT_MODEL  # "default", a Hugging Face model name, or a local path
+    model: str = DEFAULT_MODEL  # "default" (MiniLM), "mpnet" (extra mpnet, docs/encoders.md), a Hugging Face name or a path
     pooling: Literal["mean", "cls"] = "mean"  # MiniLM was trained with mean pooling; UniSRec used BERT's CLS
     max_length: int = 128  # tokens; MiniLM was trained at 128
     batch_size: int = 32  # texts per forward pass (of the length-sorted order)

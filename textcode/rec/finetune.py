@@ -6,6 +6,10 @@ VQ-Rec transfer, as published and done properly:
    with everything else frozen, then harden it to a true permutation (Hungarian) and apply it;
 3. train the code embeddings (and, by `train_scope`, more) with cross-entropy over all items,
    early-stopped on validation NDCG@10.
+A fused model (codes + projected text, `FusedItemEmbedding`) transfers the same way: its text
+projection comes along with the code tables, stays frozen in step 2 (the permutation mixes the code
+tables only) and belongs to the item embedding that step 3 trains (`train_scope: codes` = code tables
+and text projection; `codes_norm` adds the input LayerNorm).
 """
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ import logging
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -24,7 +27,13 @@ from textcode.data.split import EvalSet
 from textcode.data.windows import Windows
 from textcode.rec import sasrec
 from textcode.rec.config import FinetuneConfig, SASRecConfig
-from textcode.rec.item_embedding import CodeItemEmbedding, DomainInputs, embedding_class
+from textcode.rec.item_embedding import (
+    ITEM_EMBEDDINGS,
+    CodeItemEmbedding,
+    DomainInputs,
+    FusedItemEmbedding,
+    embedding_class,
+)
 from textcode.rec.objectives import NextItemCE, PermutedNextItemCE
 from textcode.rec.sasrec import SequenceEncoder
 from textcode.rec.sinkhorn import GumbelSinkhornPermutation
@@ -42,12 +51,19 @@ ARCHITECTURE = ("n_layers", "n_heads", "hidden", "ffn", "max_len", "layer_norm_e
 def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, inputs: DomainInputs,
                 pretrained: tuple[Mapping, Mapping] | None) -> SequenceEncoder:
     """A model for the target domain, from a pretrained checkpoint (meta, tensors) or from scratch."""
+    kind = item_embedding_kind(ft)
     if ft.init == "pretrained":
         if pretrained is None:
             raise ConfigError("finetune.init is 'pretrained' but no pretrained model was given")
-        if ft.item_embedding != "code":
-            raise ConfigError("only code item embeddings transfer from a pretrained model")
+        if not hasattr(kind, "retarget"):
+            transferable = ", ".join(k for k, c in ITEM_EMBEDDINGS.items() if hasattr(c, "retarget"))
+            raise ConfigError(f"finetune.item_embedding: {ft.item_embedding!r} item embeddings do not transfer from a "
+                              f"pretrained model (those that do: {transferable}); use finetune.init: scratch")
         meta, tensors = pretrained
+        made_as = meta["item_embedding"]["kind"]
+        if made_as != ft.item_embedding:
+            raise ConfigError(f"finetune.item_embedding: the run asks for {ft.item_embedding!r} item embeddings but the "
+                              f"pretrained model ({ft.pretrained}) was pre-trained with {made_as!r} ones")
         model = sasrec.build(meta, tensors)
         base = model.cfg
         diff = [f for f in ARCHITECTURE if getattr(base, f) != getattr(model_cfg, f)]
@@ -58,19 +74,27 @@ def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, input
         _set_dropout(model, model_cfg.dropout)
         if model_cfg.history_term == "learned":
             model.add_history_term()
-        if inputs.codes is None:
-            raise ConfigError("code item embeddings need the domain's codes")
+        _check_inputs(ft, kind, inputs)
         if inputs.n_codes != model.items.n_codes:
             raise ConfigError(f"codes.n_centroids: the domain has {inputs.n_codes} codes per sub-space, "
                               f"the pretrained model {model.items.n_codes}; fine-tune from scratch "
                               "(finetune.init=scratch) or give the domain more items")
-        model.items.replace_codes(torch.as_tensor(inputs.codes.astype(np.int64)))
+        if isinstance(model.items, FusedItemEmbedding) and inputs.text.shape[1] != model.items.text_dim:
+            raise ConfigError(f"encode.model: the domain's text vectors have {inputs.text.shape[1]} dimensions, the "
+                              f"pretrained model's text projection takes {model.items.text_dim}; encode the domain "
+                              "with the encoder the model was pre-trained with")
+        model.items.retarget(inputs)
         return model
-    kind = item_embedding_kind(ft)
-    if kind.reads is not None and getattr(inputs, kind.reads) is None:
-        raise ConfigError(f"finetune.item_embedding: {ft.item_embedding!r} is built from the domain's {kind.reads}, "
-                          "which were not given")
+    _check_inputs(ft, kind, inputs)
     return SequenceEncoder(model_cfg, kind.for_domain(n_items, model_cfg.hidden, inputs))
+
+
+def _check_inputs(ft: FinetuneConfig, kind: type[nn.Module], inputs: DomainInputs) -> None:
+    """Every domain artifact the kind is built from (`reads`) was given."""
+    missing = [name for name in kind.reads if getattr(inputs, name) is None]
+    if missing:
+        raise ConfigError(f"finetune.item_embedding: {ft.item_embedding!r} is built from the domain's "
+                          f"{' and '.join(kind.reads)}; {' and '.join(missing)} not given")
 
 
 def item_embedding_kind(ft: FinetuneConfig) -> type[nn.Module]:
@@ -90,7 +114,10 @@ def _set_dropout(model: nn.Module, p: float) -> None:
 
 
 def trainable(model: SequenceEncoder, scope: str) -> list[nn.Parameter]:
-    """Freeze everything outside `scope` and return the parameters to train."""
+    """Freeze everything outside `scope` and return the parameters to train.
+
+    "codes": the item-embedding module's parameters (the code tables; for a fused model the text projection's
+    bias and matrix too); "codes_norm": those and the input LayerNorm; "all": everything."""
     for p in model.parameters():
         p.requires_grad_(False)
     if scope == "all":
@@ -113,8 +140,8 @@ def learn_permutation(model: SequenceEncoder, windows: Windows, ft: FinetuneConf
     `seed` (the run's top-level seed) orders the batches and seeds the loop; the Sinkhorn logits are drawn
     here from torch's default generator, which the command seeded before building anything."""
     items = model.items
-    if not isinstance(items, CodeItemEmbedding):
-        raise ConfigError("permutation learning needs code item embeddings")
+    if not isinstance(items, CodeItemEmbedding):  # code or fused (whose text part stays as it is here)
+        raise ConfigError("permutation learning needs code (or fused) item embeddings")
     for p in model.parameters():
         p.requires_grad_(False)
     permuter = GumbelSinkhornPermutation(items.n_subspaces, items.n_codes, ft.sinkhorn_tau, ft.sinkhorn_iters,

@@ -3,10 +3,14 @@
 The sequence model receives one of these from outside; this is the seam between
 pre-training and fine-tuning (VQ-Rec swaps the item->code map and keeps the code tables).
 Every module offers `forward(items (...)) -> (..., H)` and `all_items() -> (I, H)`, and, for the
-registry (`ITEM_EMBEDDINGS`, the kind names `finetune.item_embedding` takes): `reads`, the domain
-artifact it is built from ("codes", "text" or None); `for_domain(n_items, dim, inputs)` to build it
-for a domain; `describe()` and `from_description(desc, n_items, dim, tensors)` to save and rebuild
-it with a model folder. A new kind is one class here plus one registry line (docs/extending.md).
+registry (`ITEM_EMBEDDINGS`, the kind names `finetune.item_embedding` takes): `reads`, the tuple of
+domain artifacts it is built from (each a folder of the domain and a `DomainInputs` field: "codes",
+"text"; empty for none); `item_buffers`, its per-item buffers (what it holds about its domain's
+items, left out of a shipped model); `for_domain(n_items, dim, inputs)` to build it for a domain;
+`describe()` and `from_description(desc, n_items, dim, tensors)` to save and rebuild it with a model
+folder. Kinds that transfer from a pre-trained model (code, fused) also offer `retarget(inputs)`, which
+points the module at a new domain's items and keeps its learned weights. A new kind is one class here
+plus one registry line (docs/extending.md).
 """
 from __future__ import annotations
 
@@ -76,7 +80,20 @@ class CodeItemEmbedding(nn.Module):
             raise ValueError(f"permutation must be ({self.n_subspaces}, {self.n_codes}), got {tuple(perm.shape)}")
         self.table.copy_(torch.stack([self.table[d, perm[d]] for d in range(self.n_subspaces)]))
 
-    reads = "codes"
+    def vectors_with_codes(self, items: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """(N,) items, (N, D) code tuples -> (N, H): the items' vectors with these codes in place of their own
+        (pre-training's semi-synthetic negative). Here the codes are all there is; `FusedItemEmbedding` keeps
+        the items' own text part."""
+        return self.embed_codes(codes)
+
+    def embed_new(self, codes: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, D) code tuples of items the module does not hold -> (N, H) (serving: items added later)."""
+        if text is not None:
+            raise ValueError("code item embeddings are built from codes alone; no text is taken")
+        return self.embed_codes(codes.to(self.table.device))
+
+    reads: tuple[str, ...] = ("codes",)
+    item_buffers: tuple[str, ...] = ("codes",)
 
     @classmethod
     def for_domain(cls, n_items: int, dim: int, inputs: DomainInputs) -> "CodeItemEmbedding":
@@ -95,6 +112,10 @@ class CodeItemEmbedding(nn.Module):
         if codes.shape[1] != self.n_subspaces or int(codes.max()) >= self.n_codes:
             raise ValueError(f"new codes {tuple(codes.shape)} do not fit {self.n_subspaces} sub-spaces of {self.n_codes} codes")
         self.codes = _compact(codes, self.n_codes).to(self.table.device)
+
+    def retarget(self, inputs: DomainInputs) -> None:
+        """Fine-tuning on a new domain: its own codes, the pre-trained code tables kept."""
+        self.replace_codes(torch.as_tensor(_required(inputs.codes, "codes").astype(np.int64)))
 
 
 def _compact(codes: torch.Tensor, n_codes: int) -> torch.Tensor:
@@ -116,7 +137,8 @@ class IDItemEmbedding(nn.Module):
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         return self.table(items)
 
-    reads = None
+    reads: tuple[str, ...] = ()
+    item_buffers: tuple[str, ...] = ()
 
     @classmethod
     def for_domain(cls, n_items: int, dim: int, inputs: DomainInputs) -> "IDItemEmbedding":
@@ -156,7 +178,8 @@ class TextItemEmbedding(nn.Module):
     def all_items(self) -> torch.Tensor:
         return self.proj(self.text - self.bias)
 
-    reads = "text"
+    reads: tuple[str, ...] = ("text",)
+    item_buffers: tuple[str, ...] = ("text",)
 
     @classmethod
     def for_domain(cls, n_items: int, dim: int, inputs: DomainInputs) -> "TextItemEmbedding":
@@ -171,6 +194,87 @@ class TextItemEmbedding(nn.Module):
         return cls(torch.as_tensor(tensors["items.text"]), dim)
 
 
+class FusedItemEmbedding(CodeItemEmbedding):
+    """Codes and text together: an item's vector is the mean of its code embeddings (exactly as
+    `CodeItemEmbedding`) plus its frozen text vector through a learned whitening projection (exactly as
+    `TextItemEmbedding`: (x - b) W, no dropout).
+
+    Buffers `codes` (I, D) and `text` (I, d_text) describe the domain's items; parameters `table`
+    (D, M, H), `bias` (d_text,) and `proj` (H x d_text) are what transfers. Being a `CodeItemEmbedding`,
+    it takes new codes and a permutation of its code tables the same way (the `weight` argument mixes
+    the code part only); `retarget` also swaps in the new domain's text vectors, which must come from the
+    encoder the model was trained with (their dimension is checked; `textcode finetune` checks the
+    encoder's name too).
+    """
+
+    def __init__(self, codes: torch.Tensor, n_codes: int, text: torch.Tensor, dim: int):
+        super().__init__(codes, n_codes, dim)
+        if text.dim() != 2 or text.shape[0] != codes.shape[0]:
+            raise ValueError(f"text must be (n_items, d_text) with the {codes.shape[0]} items of the codes, "
+                             f"got {tuple(text.shape)}")
+        self.register_buffer("text", text.float())  # (I, d_text)
+        self.bias = nn.Parameter(torch.zeros(text.shape[1]))
+        self.proj = nn.Linear(text.shape[1], dim, bias=False)
+        nn.init.normal_(self.proj.weight, 0.0, 0.02)
+
+    @property
+    def text_dim(self) -> int:
+        return self.text.shape[1]
+
+    def project_text(self, text: torch.Tensor) -> torch.Tensor:
+        """(..., d_text) text vectors -> (..., H): the text part, (x - b) W."""
+        return self.proj(text - self.bias)
+
+    def text_part(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """The text part of `items` (...,) -> (..., H); of every item (I, H) when None."""
+        return self.project_text(self.text if items is None else self.text[items])
+
+    def forward(self, items: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(items, weight) + self.text_part(items)
+
+    def all_items(self, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return super().all_items(weight) + self.text_part()  # (I, H)
+
+    def vectors_with_codes(self, items: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Other codes, the items' own text part: a negative that differs from the item only in its codes."""
+        return self.embed_codes(codes) + self.text_part(items)
+
+    def embed_new(self, codes: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        if text is None:
+            raise ValueError("fused item embeddings are built from codes and text: give the new items' text vectors")
+        if text.dim() != 2 or text.shape != (codes.shape[0], self.text_dim):
+            raise ValueError(f"text must be ({codes.shape[0]}, {self.text_dim}), got {tuple(text.shape)}")
+        return self.embed_codes(codes.to(self.table.device)) + self.project_text(text.float().to(self.bias.device))
+
+    reads: tuple[str, ...] = ("codes", "text")
+    item_buffers: tuple[str, ...] = ("codes", "text")
+
+    @classmethod
+    def for_domain(cls, n_items: int, dim: int, inputs: DomainInputs) -> "FusedItemEmbedding":
+        return cls(torch.as_tensor(_required(inputs.codes, "codes").astype(np.int64)), inputs.n_codes,
+                   torch.as_tensor(_required(inputs.text, "text")), dim)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "text_dim": self.text_dim}
+
+    @classmethod
+    def from_description(cls, desc: Mapping[str, Any], n_items: int, dim: int,
+                         tensors: Mapping[str, np.ndarray]) -> "FusedItemEmbedding":
+        return cls(torch.as_tensor(tensors["items.codes"]), desc["n_codes"], torch.as_tensor(tensors["items.text"]), dim)
+
+    def retarget(self, inputs: DomainInputs) -> None:
+        """A new domain's codes and text vectors; code tables and text projection kept."""
+        text = torch.as_tensor(_required(inputs.text, "text"))
+        codes = _required(inputs.codes, "codes")
+        if text.dim() != 2 or text.shape[1] != self.text_dim:
+            raise ValueError(f"the domain's text vectors are {tuple(text.shape)}, the model's text projection "
+                             f"takes {self.text_dim} dimensions")
+        if len(text) != len(codes):
+            raise ValueError(f"{len(codes)} code tuples but {len(text)} text vectors")
+        super().retarget(inputs)
+        self.text = text.float().to(self.bias.device)
+
+
 def _required(array: np.ndarray | None, name: str) -> np.ndarray:
     if array is None:
         raise ValueError(f"this item embedding is built from the domain's {name}, which were not given")
@@ -182,6 +286,7 @@ ITEM_EMBEDDINGS: dict[str, type[nn.Module]] = {
     "code": CodeItemEmbedding,
     "id": IDItemEmbedding,
     "text": TextItemEmbedding,
+    "fused": FusedItemEmbedding,
 }
 
 

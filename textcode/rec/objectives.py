@@ -51,8 +51,8 @@ class PermutedNextItemCE(NextItemCE):
 
     def __init__(self, model: SequenceEncoder, permuter: GumbelSinkhornPermutation):
         super().__init__(model)
-        if not isinstance(model.items, CodeItemEmbedding):
-            raise TypeError("permutation learning needs code item embeddings")
+        if not isinstance(model.items, CodeItemEmbedding):  # code or fused: the weight mixes the code part
+            raise TypeError("permutation learning needs code (or fused) item embeddings")
         self.permuter = permuter
 
     def item_vectors(self) -> torch.Tensor:
@@ -64,6 +64,11 @@ class Contrastive(nn.Module):
     """VQ-Rec pre-training: each position's sequence vector against its next item, with the
     (global) batch's other targets and one semi-synthetic negative per position.
 
+    The semi-synthetic negative is the target with a share rho of its codes resampled
+    (`semi_synthetic_codes`); for a fused model it keeps the target's own text part
+    (`FusedItemEmbedding.vectors_with_codes`), so it is a hard negative that differs from the
+    target in its codes only.
+
     The loss is the mean over all real positions of the global batch; with N processes each
     returns its share scaled by N, so DDP's gradient averaging yields the global-batch gradient.
     """
@@ -71,7 +76,7 @@ class Contrastive(nn.Module):
     def __init__(self, model: SequenceEncoder, tau: float, rho: float, d: dist.Dist):
         super().__init__()
         if not isinstance(model.items, CodeItemEmbedding):
-            raise TypeError("semi-synthetic negatives need code item embeddings")
+            raise TypeError("semi-synthetic negatives need code (or fused) item embeddings")
         self.model, self.tau, self.rho, self.d = model, tau, rho, d
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,7 +91,7 @@ class Contrastive(nn.Module):
         pos = vecs[inv[n_in:].view_as(batch.targets)[batch.mask]]  # (N, H)
         neg = None
         if self.rho > 0:
-            neg = items.embed_codes(semi_synthetic_codes(items.codes[targets], self.rho, items.n_codes))
+            neg = items.vectors_with_codes(targets, semi_synthetic_codes(items.codes[targets], self.rho, items.n_codes))
         all_pos, offset = dist.all_gather_cat(self.d, pos)
         all_ids, _ = dist.all_gather_cat(self.d, targets)
         total = dist.all_reduce_sum(self.d, torch.tensor(float(len(targets))))

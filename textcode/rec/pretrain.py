@@ -4,6 +4,10 @@ Several domains are merged into one global item space (domain d's items are shif
 offset); one OPQ codec is fitted on the union of their training items (as VQ-Rec fits one
 index on its merged pre-training corpus) and gives every item its codes. Batches are drawn
 from the merged training windows, so in-batch negatives mix domains.
+
+The item embedding is a code one (VQ-Rec) or a fused one (codes + a learned projection of the
+item's frozen text vector, `FusedItemEmbedding`); the objective (`Contrastive`) takes either, and
+its semi-synthetic negative for a fused item keeps the item's own text part.
 """
 from __future__ import annotations
 
@@ -94,7 +98,7 @@ def validate(model: SequenceEncoder, corpus: Corpus, batch_size: int) -> dict[st
 
 def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_cfg: TrainConfig, d: dist.Dist,
              ckpt_dir: Path | None, seed: int) -> dict:
-    """Train `model` (code embeddings over the corpus' global items) with the contrastive objective.
+    """Train `model` (code or fused item embeddings over the corpus' global items) with the contrastive objective.
 
     `seed`: the run's top-level seed (batch orders, the loop's generators)."""
     objective = Contrastive(model, cfg.tau, cfg.rho, d)

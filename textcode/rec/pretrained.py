@@ -56,3 +56,36 @@ def check(path: str | Path, name: str) -> None:
             raise artifacts.ArtifactError(
                 f"{path / artifacts.MANIFEST}: SHA-256 {actual} is not the one pinned for the shipped model {name!r} "
                 f"in textcode/rec/pretrained.py ({pinned}); restore the folder from git (git checkout -- {path})")
+
+
+# the encode settings that decide what a text vector means (batch size, threads or precision do not)
+ENCODER_KEYS = ("model", "pooling")
+
+
+def text_encoder(path: str | Path) -> dict | None:
+    """The `encode` settings the pre-trained model at `path` read its text vectors with: a shipped model's
+    manifest names them, a pre-training run's text inputs hold them; None when they cannot be read."""
+    manifest = artifacts.read_manifest(Path(path))
+    if manifest.get("stage") == "ship":
+        return manifest.get("summary", {}).get("encoder")
+    for key, entry in manifest.get("inputs", {}).items():
+        if key.rpartition("/")[2] == "text":
+            try:
+                return artifacts.read_manifest(entry["path"])["config"]["encode"]
+            except (artifacts.ArtifactError, OSError, KeyError):
+                return None
+    return None
+
+
+def check_encoder(path: str | Path, text: str | Path) -> None:
+    """Refuse a domain's text vectors (the `encode` output folder `text`) made by another encoder than the
+    pre-trained model's: a transferred text projection (fused item embeddings) only fits its own encoder's."""
+    theirs = text_encoder(path)
+    ours = artifacts.read_manifest(Path(text)).get("config", {}).get("encode")
+    if theirs is None or ours is None:
+        return
+    for key in ENCODER_KEYS:
+        if theirs.get(key) != ours.get(key):
+            raise ConfigError(f"encode.{key}: the domain's text vectors ({text}) were made with {ours.get(key)!r}, the "
+                              f"pre-trained model {path} read vectors made with {theirs.get(key)!r}; encode the domain "
+                              "as the model's corpus was encoded")

@@ -5,8 +5,9 @@ public VQ-Rec code): the sequence encoder embeds a history; the index holds ever
 vector. With cosine scoring both sides are L2-normalised, so inner product = cosine.
 
 Items need no interactions to be recommendable: a code-embedding item's vector comes from its
-codes, which come from its text. `add_items` appends new items (their codes computed from
-text with the domain's codec) without retraining.
+codes, which come from its text (a fused item's from its codes and its text vector, both held by
+the model for every item of its domain). `add_items` appends new items (their codes computed from
+text with the domain's codec; for a fused model their text vectors too) without retraining.
 """
 from __future__ import annotations
 
@@ -137,14 +138,16 @@ class Retriever:
             return 0.0
         return w.item() * (self.model.cfg.temperature if self.model.cfg.score == "cosine" else 1.0)
 
-    def add_items(self, codes: np.ndarray) -> np.ndarray:
-        """Append items given their code tuples (from their text via the domain's codec): they become
-        recommendable at once. Returns the new items' ids in the index."""
+    def add_items(self, codes: np.ndarray, text: np.ndarray | None = None) -> np.ndarray:
+        """Append items given their code tuples (from their text via the domain's codec) and, for a fused
+        model, their (n, d_text) text vectors (the domain's encoder): they become recommendable at once.
+        Returns the new items' ids in the index."""
         items = self.model.items
-        if not isinstance(items, CodeItemEmbedding):
-            raise TypeError("only code-embedding models can embed unseen items")
+        if not isinstance(items, CodeItemEmbedding):  # code or fused
+            raise TypeError("only code-embedding (code or fused) models can embed unseen items")
         with torch.no_grad():
-            v = items.embed_codes(torch.as_tensor(codes.astype(np.int64)))
+            v = items.embed_new(torch.as_tensor(codes.astype(np.int64)),
+                                None if text is None else torch.as_tensor(np.asarray(text, np.float32)))
             if self.model.cfg.score == "cosine":
                 v = F.normalize(v, dim=-1)
         start = self.index.ntotal
