@@ -11,8 +11,8 @@ Measured, each in its own process so peak memory is that path's alone:
   (split across processes), over 30 steps, with 1 and with 2 processes (torchrun, gloo).
 All in the precision the stages' configs resolve to here (`train.precision`); where bf16 runs on
 native units, the fine-tune and 1-process pre-training are measured again in the other precision.
-The peer (RecBole 1.2.1 SASRec, hidden 300, same split, this kind of machine): 189 s per epoch,
-11.2 s per evaluation pass, 5.0 GB peak (shared/REFERENCE.md).
+The peer (RecBole's SASRec on the same split) is measured beside ours by bench/peers (results/peers.json); the
+README's speed table reads it from there.
 
     make results/bench_finetune.json
 """
@@ -235,7 +235,6 @@ def main() -> None:
         "precision": {"finetune": ft["precision"], "pretrain": pre["1"]["precision"]},
         "other_precision": other_precision,
         "details": {"finetune": ft, "pretrain": pre, "pretrain_domains": pre["1"]["domains"]},
-        "peer_recbole_sasrec_h300": {"epoch_s": 189, "eval_s": 11.2, "peak_rss_mb": 5000},
         "machine": device.describe(),  # load average at the end
     }
     from textcode.core import artifacts

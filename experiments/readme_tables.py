@@ -127,11 +127,22 @@ def baselines_table() -> str:
     return "\n".join(out).rstrip()
 
 
+def _peer_sasrec() -> tuple[dict, str]:
+    """RecBole's SASRec as measured beside ours on Scientific (results/peers.json, bench/peers), and a label; no
+    figure when that run has not been made (the figures once quoted here were not measured beside ours)."""
+    doc = _load("peers.json")
+    if not doc or doc.get("quick") or doc.get("domain") != "Scientific" or "sasrec" not in doc:
+        return {}, "RecBole SASRec: not measured yet, `make results/peers.json`"
+    rb = doc["sasrec"]["recbole"]
+    return ({"epoch_s": round(rb["epoch_s"], 1), "eval_s": round(rb["eval_s"], 2), "peak_rss_mb": round(rb["peak_rss_mb"])},
+            "RecBole SASRec, measured beside ours (`results/peers.json`)")
+
+
 def bench_finetune_table() -> str:
     data = _load("bench_finetune.json")
     if data is None:
         return _missing("bench_finetune.json", "results/bench_finetune.json")
-    peer = data.get("peer_recbole_sasrec_h300", {})
+    peer, label = _peer_sasrec()
     pre = data["pretrain_seq_per_s"]
     prec = data.get("precision", {"finetune": "fp32", "pretrain": "fp32"})
     rows = [
@@ -146,8 +157,8 @@ def bench_finetune_table() -> str:
         rows.append(f"| ours, hidden {data['hidden']}, other precision | {other['finetune']} / {other['pretrain']} "
                     f"| {other['epoch_s']:.1f} | {other['eval_s']:.2f} | {other['peak_rss_mb']:.0f} "
                     f"| {other['pretrain_seq_per_s_1']:.0f} | |")
-    rows.append(f"| RecBole SASRec (peer; quoted figures, not measured beside ours) | fp32 | {peer.get('epoch_s', '')} | {peer.get('eval_s', '')} | "
-                f"{peer.get('peak_rss_mb', '')} | | |")
+    rows.append(f"| {label} | fp32 | {peer.get('epoch_s', '–')} | {peer.get('eval_s', '–')} | "
+                f"{peer.get('peak_rss_mb', '–')} | | |")
     return "\n".join(rows + _machine_line(data.get("machine")) + _memory_table(data["details"]["finetune"].get("memory_mb"), data["peak_rss_mb"]))
 
 
@@ -365,12 +376,12 @@ def headline_speed_table() -> str:
     data = _load("bench_finetune.json")
     if data is None:
         return _missing("bench_finetune.json", "results/bench_finetune.json")
-    peer, pre = data.get("peer_recbole_sasrec_h300", {}), data["pretrain_seq_per_s"]
-    rows = ["| measurement (Scientific, hidden 300) | ours | reference (RecBole SASRec: quoted, not measured here) |",
+    (peer, label), pre = _peer_sasrec(), data["pretrain_seq_per_s"]
+    rows = [f"| measurement (Scientific, hidden 300) | ours | {label} |",
             "|---|---:|---:|",
             f"| fine-tune epoch, s | {data['epoch_s']:.1f} | {peer.get('epoch_s', '–')} |",
             f"| full evaluation pass, s | {data['eval_s']:.2f} | {peer.get('eval_s', '–')} |",
-            f"| peak resident memory, MB | {data['peak_rss_mb']:,.0f} | {peer.get('peak_rss_mb', '–'):,} |",
+            f"| peak resident memory, MB | {data['peak_rss_mb']:,.0f} | {peer.get('peak_rss_mb', '–')} |",
             f"| pre-training, windows/s on 1 / 2 processes | {pre['1']:,.0f} / {pre['2']:,.0f} | – |"]
     enc = _load("bench_encode.json")
     if enc:
