@@ -91,6 +91,8 @@ def scientific_table() -> str:
     head = ["| run | R@10 | N@10 | R@50 | N@50 | MRR | valid N@10 | fine-tune s | epochs |",
             "|---|---|---|---|---|---|---:|---:|---:|"]
     rows = []
+    best = data.get("best_transfer")
+    data = {name: r for name, r in data.items() if isinstance(r, dict)}  # "best_transfer" names a row
     for name, r in data.items():
         cells = []
         for m in METRICS:
@@ -102,7 +104,8 @@ def scientific_table() -> str:
                "| run | R@10 | N@10 | R@50 | N@50 | MRR |", "|---|---:|---:|---:|---:|---:|"]
     for name, r in data.items():
         removed.append(f"| {name} | " + " | ".join(f"{r['test_history_removed'][m]:.4f}" for m in METRICS) + " |")
-    return "\n".join(head + rows + removed)
+    chosen = [] if best is None else ["", f"Best pre-trained transfer row, chosen on validation NDCG@10: `{best}`."]
+    return "\n".join(head + rows + removed + chosen)
 
 
 def baselines_table() -> str:

@@ -179,3 +179,20 @@ def test_a_trained_autoencoder_baseline_goes_through_the_command_and_the_evaluat
                                 str(tmp_path / "m0"), "--out", str(tmp_path / "eval")]) == 0
     assert artifacts.read_json(tmp_path / "eval/metrics.json")["n_users"] == 600
     assert any((weights[0][k] != weights[1][k]).any() for k in weights[0])  # another seed, other weights
+
+
+def test_the_headline_names_the_best_pretrained_row_by_validation_only():
+    from textcode.eval.report import Run, headline
+
+    def run(name, valid, test, pretrained):
+        means = {m: 0.0 for m in HEADLINE}
+        doc = {"valid": {"history_kept": {**means, "ndcg@10": valid}},
+               "test": {p: {**means, "ndcg@10": test} for p in ("history_kept", "history_removed")},
+               "ci95": {"test": {"history_kept": {m: [0.0, 0.0] for m in HEADLINE}}}}
+        return Run(name, None, None, "d", "", doc, {"train_wall_s": 1.0, "epochs": 1}, pretrained=pretrained)
+
+    runs = [run("vqrec_pretrained", 0.06, 0.09, True), run("history", 0.08, 0.05, True),
+            run("text_only", 0.09, 0.10, False)]
+    out = headline(runs)
+    assert out["best_transfer"] == "history"  # the best validation among pre-trained rows, whatever the test says
+    assert "best_transfer" not in headline(runs[2:])

@@ -44,6 +44,7 @@ class Run:
     model_summary: dict[str, Any]  # the model manifest's summary
     peak_rss_mb: float | None = None  # of the process that trained the model (None: made before it was recorded)
     cpu: str | None = None  # the CPU that trained it (its manifest's environment)
+    pretrained: bool = False  # fine-tuned from a pre-trained model (finetune.init: pretrained): a transfer row
 
     def per_user(self, split: str, protocol: str, metric: str) -> np.ndarray:
         return artifacts.load_npy(self.eval_dir / per_user_file(split, protocol, metric), mmap=False)
@@ -107,7 +108,8 @@ def load_run(name: str, eval_dir: str | Path) -> Run:
                 _require(doc, ("ci95", split, protocol, metric), metrics_path)
     return Run(name, eval_dir, model_dir, _require(manifest, ("config", "domain"), where),
                _require(manifest, ("inputs", "prepared", "manifest_sha256"), where), doc, model_manifest["summary"],
-               model_manifest.get("peak_rss_mb"), model_manifest.get("environment", {}).get("machine", {}).get("cpu"))
+               model_manifest.get("peak_rss_mb"), model_manifest.get("environment", {}).get("machine", {}).get("cpu"),
+               model_manifest.get("config", {}).get("finetune", {}).get("init") == "pretrained")
 
 
 def check_comparable(runs: Sequence[Run]) -> None:
@@ -144,8 +146,10 @@ def significance(runs: Sequence[Run], reference: str, n_boot: int, seed: int) ->
 
 
 def headline(runs: Sequence[Run]) -> dict[str, Any]:
-    """The results JSON: run -> valid/test means and test 95% CIs (history_kept), cost, history_removed test."""
-    out = {}
+    """The results JSON: run -> valid/test means and test 95% CIs (history_kept), cost, history_removed test; and
+    "best_transfer": the run fine-tuned from a pre-trained model with the best validation NDCG@10 (history kept),
+    chosen on validation only (absent when no run was pre-trained)."""
+    out: dict[str, Any] = {}
     for run in runs:
         doc = run.metrics
         out[run.name] = {
@@ -156,6 +160,9 @@ def headline(runs: Sequence[Run]) -> dict[str, Any]:
             "epochs": run.epochs,
             "test_history_removed": {m: doc["test"]["history_removed"][m] for m in HEADLINE},
         }
+    transfer = [run for run in runs if run.pretrained]
+    if transfer:  # max keeps the first of equal ones
+        out["best_transfer"] = max(transfer, key=lambda r: r.metrics["valid"]["history_kept"]["ndcg@10"]).name
     return out
 
 
