@@ -1,6 +1,13 @@
 """The autoencoder baselines (AutoRec, DeepRec, CDAE, Mult-DAE, Mult-VAE, SVAE) on a tiny planted-cluster split:
-each learns the clusters (beats chance and popularity), and its model folder scores exactly as the trained model."""
+each learns the clusters (beats chance and popularity), its model folder scores exactly as the trained model, and a
+killed fit or search resumes from its checkpoints to the uninterrupted result."""
 from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,16 +151,79 @@ def test_item_autorec_scores_a_history_by_the_ridge_fit_of_its_output_row():
     np.testing.assert_allclose(scores - scores.mean(), fitted - fitted.mean(), atol=1e-5)
 
 
-def test_a_search_keeps_the_candidate_best_on_validation_and_records_every_one(tmp_path):
-    """`search` in a baseline run: every combination is fitted and scored on validation; the saved model is the
-    best one, its config says so, and search.json lists each candidate's score."""
-    import json
-    from pathlib import Path
+@contextlib.contextmanager
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
+
+def untimed(rows: list[dict]) -> list[dict]:
+    """History or search rows without their seconds (which no two runs share)."""
+    return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in rows]
+
+
+def record_kl_weights(monkeypatch, objective: type) -> list[float]:
+    """The KL weight of every training update of `objective` (a module class with `beta()`), in order."""
+    weights: list[float] = []
+    forward = objective.forward
+
+    def recording(self, batch):
+        if self.training:
+            weights.append(float(self.beta()))
+        return forward(self, batch)
+
+    monkeypatch.setattr(objective, "forward", recording)
+    return weights
+
+
+@pytest.mark.parametrize("case, objective", [("multvae", "MultinomialELBO"), ("svae", "NextKELBO")])
+def test_a_killed_fit_resumes_from_its_work_folder_as_if_never_killed(case, objective, split, tmp_path, monkeypatch):
+    """N epochs in one go (no work folder) against k epochs into a work folder, then N from it (a run killed after
+    epoch k): the same weights, history and summary, and the same KL weight at every update (the anneal counter is
+    checkpointed, not restarted)."""
+    data, _ = split
+    _, module, overrides = CASES[case]
+    cfg = build(module.Config, {**overrides, "epochs": 4})
+    weights = record_kl_weights(monkeypatch, getattr(module, objective))
+    with one_thread():
+        full = module.fit(data, cfg, seed=0, device="cpu")
+        schedule = list(weights)
+        weights.clear()
+        module.fit(data, dataclasses.replace(cfg, epochs=2), seed=0, device="cpu", work=tmp_path / "work")
+        assert (tmp_path / "work" / "ckpt" / "state.json").exists()
+        resumed = module.fit(data, cfg, seed=0, device="cpu", work=tmp_path / "work")
+    assert weights == schedule and len(set(schedule)) > 4  # a ramp, resumed where the killed run was
+    if case == "multvae":
+        assert schedule[-1] == np.float32(cfg.beta_max) > schedule[len(schedule) // 2 - 1]  # the cap is reached after the kill
+    assert set(full.tensors) == set(resumed.tensors)
+    for name, value in full.tensors.items():
+        np.testing.assert_array_equal(resumed.tensors[name], value, err_msg=name)
+    assert untimed(resumed.files["history.json"]) == untimed(full.files["history.json"])
+    assert {k: v for k, v in resumed.summary.items() if not k.endswith("_s")} == \
+        {k: v for k, v in full.summary.items() if not k.endswith("_s")}
+    assert full.summary["final_beta"] == resumed.summary["final_beta"] > 0
+
+
+def test_the_anneal_counters_are_buffers_kept_in_the_state_dict():
+    """What a checkpoint keeps: the objectives' state dicts (textcode/training/checkpoint.py)."""
+    mult = multvae.MultinomialELBO(multvae.MultNet(5, (4, 2), "vae", 0.0), 0.0, 0.2, 10)
+    seq = svae.NextKELBO(svae.SVAENet(5, svae.Config(item_embed=4, rnn=4, hidden=4, latent=2)), 0.2, 10)
+    assert "step" in mult.state_dict() and "seen" in seq.state_dict()
+    mult.step.fill_(3)
+    seq.seen.fill_(4)
+    assert float(mult.beta()) == pytest.approx(0.2) and float(seq.beta()) == pytest.approx(0.2)
+    mult.step.fill_(1)
+    assert float(mult.beta()) == np.float32(1 / 10) and seq.beta_at(1) == 1 / 10
+
+
+def make_search(tmp_path: Path, run: dict) -> list[str]:
+    """A prepared clusters domain and a configs folder holding `run` as run "grid" -> the command's arguments
+    (without --out)."""
     import yaml
-
-    from textcode.commands import baseline
-    from textcode.commands.baseline import combinations
 
     rng = np.random.default_rng(1)
     seqs = [rng.choice(CLUSTERS[u % 3], size=6, replace=False) for u in range(48)]
@@ -163,21 +233,25 @@ def test_a_search_keeps_the_candidate_best_on_validation_and_records_every_one(t
         out.summary["domain"] = domain.name
     configs = tmp_path / "configs"
     root = Path(__file__).resolve().parents[2] / "configs"
-    for sub in ("base.yaml", "stages"):
-        (configs / sub).parent.mkdir(parents=True, exist_ok=True)
-        if sub == "stages":
-            import shutil
-            shutil.copytree(root / sub, configs / sub)
-        else:
-            (configs / sub).write_text((root / sub).read_text())
+    configs.mkdir()
+    (configs / "base.yaml").write_text((root / "base.yaml").read_text())
+    shutil.copytree(root / "stages", configs / "stages")
     (configs / "domains").mkdir()
     (configs / "domains" / "clusters.yaml").write_text("source: {format: table, interactions: x.csv, items: y.csv}\n")
     (configs / "runs" / "baseline").mkdir(parents=True)
+    (configs / "runs" / "baseline" / "grid.yaml").write_text(yaml.safe_dump(run))
+    return ["--domain", "clusters", "--configs", str(configs), "--run", "grid", "--prepared", str(tmp_path / "prepared")]
+
+
+def test_a_search_keeps_the_candidate_best_on_validation_and_records_every_one(tmp_path):
+    """`search` in a baseline run: every combination is fitted and scored on validation; the saved model is the
+    best one, its config says so, and search.json lists each candidate's score."""
+    from textcode.commands import baseline
+    from textcode.commands.baseline import combinations
+
     run = {"baseline": {"kind": "multdae", "variant": "dae", "hidden": [8], **LOOP},
            "search": {"dropout": [0.0, 0.5], "lr": [0.03, 1e-6]}}  # lr 1e-6 learns nothing: never chosen
-    (configs / "runs" / "baseline" / "grid.yaml").write_text(yaml.safe_dump(run))
-    args = ["--domain", "clusters", "--configs", str(configs), "--run", "grid"]
-    assert baseline.main([*args, "--prepared", str(tmp_path / "prepared"), "--out", str(tmp_path / "m")]) == 0
+    assert baseline.main([*make_search(tmp_path, run), "--out", str(tmp_path / "m")]) == 0
     tried = json.loads((tmp_path / "m" / "search.json").read_text())
     assert [(t["dropout"], t["lr"]) for t in tried] == [(0.0, 0.03), (0.0, 1e-6), (0.5, 0.03), (0.5, 1e-6)]
     best = max(tried, key=lambda t: t["valid_ndcg@10"])
@@ -186,5 +260,54 @@ def test_a_search_keeps_the_candidate_best_on_validation_and_records_every_one(t
     assert (meta["config"]["dropout"], meta["config"]["lr"]) == (best["dropout"], best["lr"])
     summary = artifacts.read_manifest(tmp_path / "m")["summary"]
     assert summary["search"] == {"dropout": best["dropout"], "lr": best["lr"]} and summary["search_tried"] == 4
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [  # no candidate's checkpoint is left
+        "history.json", "manifest.json", "model.json", "model.safetensors", "search.json"]
     with pytest.raises(ConfigError, match="search.hidden"):
         combinations({"search": {"hidden": []}})
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL: raised inside the command, it leaves <out>.partial as a kill would."""
+
+
+def test_a_search_killed_midway_resumes_to_the_output_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Killed as the second candidate starts its third epoch: the rerun resumes the first candidate straight to its
+    end (no epoch trained), the second from its epoch-2 checkpoint, and saves what an uninterrupted search saves."""
+    from textcode.commands import baseline
+
+    run = {"baseline": {"kind": "multvae", "variant": "vae", "hidden": [8, 4], "total_anneal_steps": 20, **LOOP,
+                        "epochs": 4}, "search": {"dropout": [0.0, 0.5]}}
+    args = make_search(tmp_path, run)
+    assert baseline.main([*args, "--out", str(tmp_path / "full")]) == 0
+    epochs: list[int] = []  # the epochs trained, in order, over the candidates
+    real = multvae.row_batches
+
+    def row_batches(matrix, batch_size, seed, epoch, *rest):
+        epochs.append(epoch)
+        if kill_at and len(epochs) == kill_at:
+            raise Killed
+        return real(matrix, batch_size, seed, epoch, *rest)
+
+    monkeypatch.setattr(multvae, "row_batches", row_batches)
+    kill_at = 4 + 3  # candidate 0's four epochs, then candidate 1's first two; dies starting its third
+    with pytest.raises(Killed):
+        baseline.main([*args, "--out", str(tmp_path / "m")])
+    partial = tmp_path / "m.partial"
+    assert not (tmp_path / "m").exists()
+    assert [artifacts.read_json(partial / f"candidate{i}/ckpt/state.json")["loop"]["epoch"] for i in (0, 1)] == [4, 2]
+    epochs.clear()
+    kill_at = 0
+    assert baseline.main([*args, "--out", str(tmp_path / "m")]) == 0
+    assert epochs == [3, 4]  # only what the kill lost
+    assert not partial.exists() and not any(p.name.startswith("candidate") for p in (tmp_path / "m").iterdir())
+    full, resumed = (artifacts.load_tensors(tmp_path / name / "model.safetensors")[0] for name in ("full", "m"))
+    assert set(full) == set(resumed)
+    for name, value in full.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+    for name in ("search.json", "history.json"):
+        assert untimed(artifacts.read_json(tmp_path / "m" / name)) == untimed(artifacts.read_json(tmp_path / "full" / name))
+    assert artifacts.read_json(tmp_path / "m" / "model.json") == artifacts.read_json(tmp_path / "full" / "model.json")
+    summaries = [artifacts.read_manifest(tmp_path / name)["summary"] for name in ("full", "m")]
+    assert summaries[1].pop("resumed") == {"0": 4, "1": 2} and "resumed" not in summaries[0]
+    assert [{k: v for k, v in s.items() if not k.endswith("_s")} for s in summaries[1:]] == \
+        [{k: v for k, v in summaries[0].items() if not k.endswith("_s")}]

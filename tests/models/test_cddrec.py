@@ -1,5 +1,6 @@
 """CDDRec (textcode/baselines/cddrec.py) on tiny synthetic splits: it learns a sequential rule, its model folder
-scores exactly as the fitted tensors, its scores are deterministic, and history items are scored, not masked."""
+scores exactly as the fitted tensors, its scores are deterministic, history items are scored, not masked, and a
+killed fit resumes from its checkpoints to the uninterrupted result."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,12 +43,12 @@ def repeats():
     return make_split("repeats", [[int(rng.integers(N_ITEMS))] * int(rng.integers(5, 9)) for _ in range(40)])
 
 
-def fit_tiny(split, **overrides):
+def fit_tiny(split, work=None, **overrides):
     cfg = build(cddrec.Config, {**TINY, **overrides})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        fitted = cddrec.fit(split, cfg, seed=0, device="cpu")
+        fitted = cddrec.fit(split, cfg, seed=0, device="cpu", work=work)
     finally:
         torch.set_num_threads(threads)
     return cfg, fitted
@@ -119,3 +120,51 @@ def test_settings_are_checked():
         build(cddrec.Config, {"decoder_query": "noise"})
     with pytest.raises(ConfigError, match="n_heads"):
         cddrec.check(cddrec.Config(hidden=10, n_heads=4))
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL: raised inside training, it leaves the checkpoint last written."""
+
+
+def test_a_killed_fit_resumes_from_its_work_folder_as_if_never_killed(successor, tmp_path, monkeypatch):
+    """Three epochs in one go (no work folder) against: one epoch into a work folder (a run that ended, or was
+    killed, after epoch 1), then a run of three killed inside epoch 2 (checkpoints every 2 steps: it resumes from
+    the middle of the epoch, the batches it took skipped, their negatives and views drawn alike), then the rerun:
+    the same weights, history and summary."""
+    windows = 60  # one window per user (histories of 4 to 6 items, max_len 8): 4 batches of 16 per epoch
+    settings = {"epochs": 3, "checkpoint_every": 2}
+    _, full = fit_tiny(successor, **settings)
+    work = tmp_path / "work"
+    fit_tiny(successor, work=work, **{**settings, "epochs": 1})
+    assert artifacts.read_json(work / "ckpt" / "state.json")["loop"]["epoch"] == 1
+    real, calls = cddrec.views, []
+
+    def views(*args):
+        calls.append(1)
+        if kill and len(calls) == 4:  # epoch 2's fourth batch: steps 5, 6 (checkpointed) and 7 were taken
+            raise Killed
+        return real(*args)
+
+    monkeypatch.setattr(cddrec, "views", views)
+    kill = True
+    with pytest.raises(Killed):
+        fit_tiny(successor, work=work, **settings)
+    loop = artifacts.read_json(work / "ckpt" / "state.json")["loop"]
+    assert (loop["epoch"], loop["batch"], loop["step"]) == (1, 2, 6)
+    kill, calls[:] = False, []
+    _, resumed = fit_tiny(successor, work=work, **settings)
+    assert len(calls) == 2 * -(-windows // TINY["batch_size"])  # epochs 2 (its skipped batches drawn again) and 3
+    assert set(resumed.tensors) == set(full.tensors)
+    for name, value in full.tensors.items():
+        np.testing.assert_array_equal(resumed.tensors[name], value, err_msg=name)
+    untimed = [[{k: v for k, v in row.items() if not k.endswith("_s")} for row in f.files["history.json"]]
+               for f in (full, resumed)]
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 3
+    assert {k: v for k, v in resumed.summary.items() if not k.endswith("_s")} == \
+        {k: v for k, v in full.summary.items() if not k.endswith("_s")}
+
+
+def test_checkpoint_every_is_a_setting_of_its_own():
+    assert cddrec.Config().checkpoint_every == 100
+    with pytest.raises(ConfigError, match="checkpoint_every"):
+        cddrec.check(cddrec.Config(checkpoint_every=-1))

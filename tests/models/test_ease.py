@@ -127,3 +127,17 @@ def test_popularity_counts_training_interactions(demo_split):
     assert scores.shape == (2, demo_split.n_items)
     np.testing.assert_array_equal(scores[0], np.bincount(demo_split.train_items, minlength=demo_split.n_items))
     np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_the_closed_form_baselines_take_a_work_folder_and_write_nothing_there(tmp_path):
+    """The baseline protocol's `work` (a checkpoint folder for the loop-trained models): EASE and popularity solve
+    in one go, so they accept it and ignore it, as they do `device`."""
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 12, rng.integers(3, 8)) for _ in range(40)]
+    split = leave_one_out(from_sequences("toy", [str(i) for i in range(12)], None, [str(u) for u in range(40)], seqs))
+    for module, cfg in ((ease, ease.Config(l2_grid=(3.0,))), (popularity, popularity.Config())):
+        plain = module.fit(split, cfg, seed=0)
+        given = module.fit(split, cfg, seed=0, device="cpu", work=tmp_path / module.__name__)
+        assert not (tmp_path / module.__name__).exists()
+        for name, value in plain.tensors.items():
+            np.testing.assert_array_equal(np.asarray(given.tensors[name]), np.asarray(value))

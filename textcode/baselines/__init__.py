@@ -2,9 +2,13 @@
 
 A baseline is one module (registered in textcode.core.model_kinds.MODEL_KINDS) with:
   `Config`                        a frozen dataclass of its settings (strict: unknown keys are errors);
-  `fit(split, cfg, *, seed) -> Fitted`   train on a domain's leave-one-out split (textcode.data.split),
-                                  select on its validation users only; `seed` (the run's top-level seed)
-                                  drives every random draw (closed-form models draw none);
+  `fit(split, cfg, *, seed, device="auto", work=None) -> Fitted`
+                                  train on a domain's leave-one-out split (textcode.data.split), select on
+                                  its validation users only; `seed` (the run's top-level seed) drives every
+                                  random draw (closed-form models draw none); `work`, a folder of this fit's
+                                  own, holds its checkpoint: a rerun into it resumes (closed-form models
+                                  ignore it, and `device`). The minimum is `fit(split, cfg, *, seed)`: the
+                                  command passes `work` only to a fit that takes it;
   `load(meta, tensors, device)`   the model that scores histories (textcode.eval.recommender).
 Its settings are one run file, configs/runs/baseline/<name>.yaml, whose `baseline.kind` names the module;
 make finds every such run by that file (docs/extending.md).

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import numpy as np
@@ -148,8 +149,8 @@ def item_codes(net: AutoRecNet, item_rows, batch_size: int, device: str) -> torc
     return torch.cat(out)
 
 
-def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto"):
-    """(the trained Recommender, the training loop's Result)."""
+def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None):
+    """(the trained Recommender, the training loop's Result); `work`: the checkpoint folder to resume from."""
     if cfg.variant == "item" and cfg.output_activation != "identity":
         raise ConfigError("baseline.output_activation: the item variant scores histories by a ridge fold-in "
                           "(textcode/baselines/autorec.py), which needs 'identity'")
@@ -167,14 +168,14 @@ def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "au
         return DenseScorer(net, split.n_items)
 
     result = run_loop(objective, cfg, lambda epoch: row_batches(rows, cfg.batch_size, seed, epoch), scorer, split.valid,
-                      seed=seed, device=device, desc=f"autorec-{cfg.variant}")
+                      seed=seed, device=device, desc=f"autorec-{cfg.variant}", ckpt_dir=work)
     net.eval()
     return scorer(), result
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto") -> Fitted:
-    """The baseline protocol (textcode.baselines)."""
-    model, result = train(split, cfg, seed=seed, device=device)
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines); `work`: the checkpoint folder a killed fit resumes from."""
+    model, result = train(split, cfg, seed=seed, device=device, work=work)
     return Fitted(model.tensors(), {"n_items": split.n_items, "variant": cfg.variant}, loop_summary(result),
                   {"history.json": result.history})
 

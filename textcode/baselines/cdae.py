@@ -29,6 +29,7 @@ Choices where the paper is silent:
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import numpy as np
@@ -122,8 +123,8 @@ class DenoisingLoss(nn.Module):
             self.net.user_vector.copy_(value)
 
 
-def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto"):
-    """(the trained Recommender, the training loop's Result)."""
+def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None):
+    """(the trained Recommender, the training loop's Result); `work`: the checkpoint folder to resume from."""
     check_positive(cfg, ("hidden",), ("negatives", "l2"))
     if not 0.0 <= cfg.corruption < 1.0:
         raise ConfigError(f"baseline.corruption must be in [0, 1), got {cfg.corruption}")
@@ -139,14 +140,14 @@ def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "au
         return model
 
     result = run_loop(objective, cfg, lambda epoch: row_batches(users, cfg.batch_size, seed, epoch, cfg.negatives),
-                      scorer, split.valid, seed=seed, device=device, desc="cdae")
+                      scorer, split.valid, seed=seed, device=device, desc="cdae", ckpt_dir=work)
     net.eval()
     return scorer(), result
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto") -> Fitted:
-    """The baseline protocol (textcode.baselines)."""
-    model, result = train(split, cfg, seed=seed, device=device)
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines); `work`: the checkpoint folder a killed fit resumes from."""
+    model, result = train(split, cfg, seed=seed, device=device, work=work)
     return Fitted(model.tensors(), {"n_items": split.n_items}, loop_summary(result),
                   {"history.json": result.history})
 

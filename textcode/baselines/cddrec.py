@@ -59,7 +59,11 @@ Choices where the paper is silent, or that differ from the code (docs/baselines.
   each user's last 20). Scoring reads a history's last `max_len` items.
 - Dropout. One rate, 0.2, for the encoder (input, attention, hidden) and the decoder block (the code: 0.2 in its
   decoder layer and on the encoder's attention probabilities, 0 on the encoder's hidden states).
-- Selection on validation NDCG@10 (history_kept) with early stopping (`patience`), the project's loop.
+- Selection on validation NDCG@10 (history_kept) with early stopping (`patience`), the project's loop; with a
+  work folder it checkpoints at every epoch end and every `checkpoint_every` steps (long epochs on a CPU lose at
+  most that many steps to a kill), and a rerun resumes (textcode/baselines/training.py, "Resuming"). The objective keeps
+  no state of its own: its negatives and views come from a generator keyed by [seed, epoch, 1], its noise from
+  torch's, which the checkpoint restores.
 - Scores are cosine similarities (the code's full ranking); `score: dot` ranks by the inner product that the
   cross-divergence trains.
 """
@@ -67,6 +71,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import numpy as np
@@ -122,11 +127,13 @@ class Config:
     patience: int = 50  # epochs without a better validation NDCG@10 before stopping (the code's; 0: never)
     max_minutes: float = 0.0  # wall-clock budget of training, validation included (0: none)
     eval_batch_size: int = 256  # users per scoring batch in validation
+    checkpoint_every: int = 100  # steps between mid-epoch checkpoints when fit has a work folder (0: epoch ends only)
 
 
 def check(cfg: Config) -> None:
     check_positive(cfg, ("hidden", "n_layers", "n_heads", "ffn", "max_len", "steps", "beta_start", "beta_end",
-                         "cl_temperature"), ("dropout", "cl_weight", "weight_decay"))
+                         "cl_temperature"),
+                   ("dropout", "cl_weight", "weight_decay", "checkpoint_every"))
     for name, known in (("decoder_query", ("state", "step")), ("score", ("cosine", "dot"))):
         if getattr(cfg, name) not in known:
             raise ConfigError(f"baseline.{name} must be one of {', '.join(known)}, got {getattr(cfg, name)!r}")
@@ -338,8 +345,8 @@ class CDDRec:
         return state_arrays(self.net)
 
 
-def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto"):
-    """(the trained Recommender, the training loop's Result)."""
+def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None):
+    """(the trained Recommender, the training loop's Result); `work`: the checkpoint folder to resume from."""
     check(cfg)
     if split.n_items < 2:
         raise ValueError("cddrec: needs at least two items (a negative other than the target)")
@@ -357,14 +364,14 @@ def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "au
             yield views(batch, cfg, split.n_items, rng)
 
     result = run_loop(Objective(net, cfg), cfg, batches, lambda: model, split.valid, seed=seed, device=device,
-                      desc="cddrec")
+                      desc="cddrec", ckpt_dir=work)
     net.eval()
     return model, result
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto") -> Fitted:
-    """The baseline protocol (textcode.baselines)."""
-    model, result = train(split, cfg, seed=seed, device=device)
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines); `work`: the checkpoint folder a killed fit resumes from."""
+    model, result = train(split, cfg, seed=seed, device=device, work=work)
     return Fitted(model.tensors(), {"n_items": split.n_items}, loop_summary(result), {"history.json": result.history})
 
 

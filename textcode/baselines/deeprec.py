@@ -22,6 +22,7 @@ batch 128, unconstrained decoder). Choices where the paper is silent or assumes 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import numpy as np
@@ -109,8 +110,8 @@ class MaskedMSE(nn.Module):
         return loss, loss.detach()
 
 
-def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto"):
-    """(the trained Recommender, the training loop's Result)."""
+def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None):
+    """(the trained Recommender, the training loop's Result); `work`: the checkpoint folder to resume from."""
     check_positive(cfg, non_negative=("unobserved_weight", "weight_decay"))
     if not cfg.layers or min(cfg.layers) <= 0:
         raise ConfigError(f"baseline.layers must be non-empty and positive, got {list(cfg.layers)}")
@@ -123,14 +124,14 @@ def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "au
     objective = MaskedMSE(net, cfg.unobserved_weight, cfg.refeed)
     model = DenseScorer(net, split.n_items)
     result = run_loop(objective, cfg, lambda epoch: row_batches(users, cfg.batch_size, seed, epoch), lambda: model,
-                      split.valid, seed=seed, device=device, desc="deeprec")
+                      split.valid, seed=seed, device=device, desc="deeprec", ckpt_dir=work)
     net.eval()
     return model, result
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto") -> Fitted:
-    """The baseline protocol (textcode.baselines)."""
-    model, result = train(split, cfg, seed=seed, device=device)
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines); `work`: the checkpoint folder a killed fit resumes from."""
+    model, result = train(split, cfg, seed=seed, device=device, work=work)
     return Fitted(model.tensors(), {"n_items": split.n_items}, loop_summary(result),
                   {"history.json": result.history})
 

@@ -19,6 +19,8 @@ from textcode.baselines import Fitted
 from textcode.core import artifacts
 
 if TYPE_CHECKING:  # torch is imported where it is used, so settings (which reads configs) stays torch-free
+    from pathlib import Path
+
     import torch
 
     from textcode.data.split import LeaveOneOut
@@ -149,8 +151,9 @@ def _beyond_edge(tried: list[float], best: float) -> float | None:
     return tried[-1] * (tried[-1] / tried[-2])
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0) -> Fitted:
-    """The baseline protocol (textcode.baselines): the grid search, its curve in validation.json.
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines): the grid search, its curve in validation.json. Closed form on
+    the CPU: `device` and `work` (no checkpoint: a rerun solves again) are accepted and ignored.
 
     `train_wall_s` (set by the command) is the whole search, the honest cost of the model;
     `final_fit_s` is one fit alone."""

@@ -23,11 +23,13 @@ Choices where the paper is silent, or that differ from it here:
   domain (few users per epoch) beta stays far below beta_max within the epoch budget; the summary records the
   final beta. The cap is reached at update beta_max x total_anneal_steps: to reach it after N updates, set
   total_anneal_steps to N / beta_max.
-- The anneal step is part of the objective's state in memory only (training has no checkpoint to resume from).
+- The anneal counter is a buffer of the objective (`step`), so it is checkpointed with the weights: a run
+  resumed from its work folder (textcode/baselines/training.py, "Resuming") anneals exactly as an uninterrupted one.
 """
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import numpy as np
@@ -120,10 +122,16 @@ class MultinomialELBO(nn.Module):
     def __init__(self, net: MultNet, l2: float, beta_max: float, total_anneal_steps: int):
         super().__init__()
         self.net, self.l2, self.beta_max, self.total = net, l2, beta_max, total_anneal_steps
-        self.step = 0  # updates taken; beta of an update = min(beta_max, steps before it / total)
+        # updates taken; beta of an update = min(beta_max, steps before it / total). A buffer, so a checkpoint
+        # keeps it and a resumed run goes on annealing where the killed one was
+        self.register_buffer("step", torch.zeros((), dtype=torch.int64))
 
-    def beta(self) -> float:
-        return anneal_beta(self.beta_max, self.total, self.step)
+    def beta(self) -> torch.Tensor:
+        """The KL weight of the next update, a 0-dim float32 tensor on the counter's device (no host sync):
+        anneal_beta of the counter, computed in float64 as the Python float it equals."""
+        if self.total <= 0:
+            return torch.tensor(self.beta_max, dtype=torch.float32, device=self.step.device)
+        return (self.step.double() / self.total).clamp(max=self.beta_max).float()
 
     def forward(self, batch: Rows) -> tuple[torch.Tensor, torch.Tensor]:
         x = batch.dense()
@@ -139,7 +147,7 @@ class MultinomialELBO(nn.Module):
         if self.l2:
             loss = loss + self.l2 * sum(m.weight.square().sum() for m in self.net.modules() if isinstance(m, nn.Linear))
         if self.training:
-            self.step += 1
+            self.step.add_(1)
         return loss, loss.detach()
 
 
@@ -152,8 +160,8 @@ def anneal(cfg: Config, step: int) -> float:
     return anneal_beta(cfg.beta_max, cfg.total_anneal_steps, max(0, step))
 
 
-def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto"):
-    """(the trained Recommender, the training loop's Result)."""
+def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None):
+    """(the trained Recommender, the training loop's Result); `work`: the checkpoint folder to resume from."""
     hidden, l2 = resolved(cfg)
     check_positive(cfg, non_negative=("beta_max", "total_anneal_steps"))
     if min(hidden) <= 0 or l2 < 0:
@@ -167,14 +175,14 @@ def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "au
     objective = MultinomialELBO(net, l2, cfg.beta_max, cfg.total_anneal_steps)
     model = DenseScorer(net, split.n_items)
     result = run_loop(objective, cfg, lambda epoch: row_batches(users, cfg.batch_size, seed, epoch), lambda: model,
-                      split.valid, seed=seed, device=device, desc=f"mult{cfg.variant}")
+                      split.valid, seed=seed, device=device, desc=f"mult{cfg.variant}", ckpt_dir=work)
     net.eval()
     return model, result
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto") -> Fitted:
-    """The baseline protocol (textcode.baselines)."""
-    model, result = train(split, cfg, seed=seed, device=device)
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines); `work`: the checkpoint folder a killed fit resumes from."""
+    model, result = train(split, cfg, seed=seed, device=device, work=work)
     hidden, l2 = resolved(cfg)
     summary = loop_summary(result)
     if cfg.variant == "vae":

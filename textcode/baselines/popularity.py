@@ -14,6 +14,8 @@ from textcode.baselines import Fitted
 from textcode.core import artifacts
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
     from textcode.data.split import LeaveOneOut
@@ -45,8 +47,8 @@ def count(train_items: np.ndarray, n_items: int) -> Popularity:
     return Popularity(np.bincount(np.asarray(train_items, np.int64), minlength=n_items))
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0) -> Fitted:
-    """The baseline protocol (textcode.baselines)."""
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines). Counting: `device` and `work` (no checkpoint) are ignored."""
     model = count(split.train_items, split.n_items)
     return Fitted(model.tensors(), {"n_items": model.n_items}, {"train_interactions": int(len(split.train_items))})
 

@@ -18,7 +18,10 @@ Choices where the paper is silent, or that differ from its code:
   and masked (a GRU step never reads a later position, so padding changes nothing), the loss averaged over the
   batch's sequences. The anneal counter counts sequences, so it ramps as the authors' one-user steps did.
 - The anneal counter runs over the whole training; the authors' code restarts it at every epoch (so there
-  beta stays below users-per-epoch / 200,000).
+  beta stays below users-per-epoch / 200,000). It is a buffer of the objective (`seen`), so a run resumed from
+  its checkpoint (textcode/baselines/training.py, "Resuming") anneals exactly as an uninterrupted one.
+- With a work folder, checkpoints every `checkpoint_every` steps besides each epoch end (long epochs on a CPU
+  lose at most that many steps to a kill); a checkpoint is the weights twice (last and best) and Adam's moments.
 - KL is summed over the steps, each step a full ELBO term, as the paper writes the objective (the code takes
   the mean over a sequence's steps, a weaker prior term on long sequences).
 - Long sequences are cut from the end into windows of `max_len` + 1 items (textcode.data.windows.cut_from_end),
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -78,6 +82,7 @@ class Config:
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping (0: never)
     max_minutes: float = 0.0  # wall-clock budget of training, validation included (0: none)
     eval_batch_size: int = 256  # users per scoring batch in validation
+    checkpoint_every: int = 100  # steps between mid-epoch checkpoints when fit has a work folder (0: epoch ends only)
 
 
 class SVAENet(nn.Module):
@@ -149,10 +154,20 @@ class NextKELBO(nn.Module):
     def __init__(self, net: SVAENet, beta_max: float, total_anneal_sequences: int):
         super().__init__()
         self.net, self.beta_max, self.total = net, beta_max, total_anneal_sequences
-        self.seen = 0  # sequences trained on before the current batch
+        # sequences trained on before the current batch; a buffer, so a checkpoint keeps it (a resumed run goes on
+        # annealing where the killed one was)
+        self.register_buffer("seen", torch.zeros((), dtype=torch.int64))
 
-    def beta(self) -> float:
-        return min(self.beta_max, self.seen / self.total) if self.total > 0 else self.beta_max
+    def beta_at(self, seen: int) -> float:
+        """beta after `seen` training sequences: min(beta_max, seen / total); beta_max without a ramp."""
+        return min(self.beta_max, seen / self.total) if self.total > 0 else self.beta_max
+
+    def beta(self) -> torch.Tensor:
+        """The KL weight of the next batch, a 0-dim float32 tensor on the counter's device (no host sync), computed
+        in float64 as beta_at's Python float."""
+        if self.total <= 0:
+            return torch.tensor(self.beta_max, dtype=torch.float32, device=self.seen.device)
+        return (self.seen.double() / self.total).clamp(max=self.beta_max).float()
 
     def forward(self, batch: Steps) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.net.states(batch.inputs)[batch.mask]  # (P, rnn): the real steps only
@@ -165,7 +180,7 @@ class NextKELBO(nn.Module):
         n_seq = batch.inputs.shape[0]
         loss = (nll + self.beta() * kl).sum() / n_seq
         if self.training:
-            self.seen += n_seq
+            self.seen.add_(n_seq)
         return loss, loss.detach()
 
 
@@ -190,10 +205,10 @@ class SVAE:
         return state_arrays(self.net)
 
 
-def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto"):
-    """(the trained Recommender, the training loop's Result)."""
+def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None):
+    """(the trained Recommender, the training loop's Result); `work`: the checkpoint folder to resume from."""
     check_positive(cfg, ("item_embed", "rnn", "hidden", "latent", "next_k", "max_len"),
-                   ("beta_max", "total_anneal_sequences", "max_batch_tokens", "weight_decay"))
+                   ("beta_max", "total_anneal_sequences", "max_batch_tokens", "weight_decay", "checkpoint_every"))
     device = resolve_device(device)
     windows = cut_from_end(split.train_offsets, split.train_items, cfg.max_len)
     if not len(windows):
@@ -208,15 +223,18 @@ def train(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "au
         for idx in batch_order(windows, cfg.batch_size, seed, epoch, max_tokens=cfg.max_batch_tokens):
             yield collate(windows, seq_end, idx, cfg.next_k)
 
-    result = run_loop(objective, cfg, batches, lambda: model, split.valid, seed=seed, device=device, desc="svae")
+    result = run_loop(objective, cfg, batches, lambda: model, split.valid, seed=seed, device=device, desc="svae",
+                      ckpt_dir=work)
     net.eval()
-    model.final_beta = objective.beta()  # where the ramp ended (the next update's beta)
+    # where the ramp ended (the next update's beta): every epoch trains every window once. Not the counter, which
+    # the best epoch's state (restored at the end, buffers included) has set back
+    model.final_beta = objective.beta_at(len(windows) * result.epochs_run)
     return model, result
 
 
-def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto") -> Fitted:
-    """The baseline protocol (textcode.baselines)."""
-    model, result = train(split, cfg, seed=seed, device=device)
+def fit(split: "LeaveOneOut", cfg: Config, *, seed: int = 0, device: str = "auto", work: Path | None = None) -> Fitted:
+    """The baseline protocol (textcode.baselines); `work`: the checkpoint folder a killed fit resumes from."""
+    model, result = train(split, cfg, seed=seed, device=device, work=work)
     summary = loop_summary(result)
     summary["final_beta"] = model.final_beta
     if model.final_beta < cfg.beta_max:

@@ -1,10 +1,21 @@
-"""What the gradient-trained baselines (autorec, deeprec, cdae, multvae, svae) share: seeds and devices, row
-batches of the training matrix, the bridge to the project's training loop (textcode.training.loop.fit, with
-validation NDCG@10 and early stopping), scoring bags of items, and checked loading of their weights."""
+"""What the gradient-trained baselines (autorec, deeprec, cdae, multvae, svae, cddrec) share: seeds and devices,
+row batches of the training matrix, the bridge to the project's training loop (textcode.training.loop.fit, with
+validation NDCG@10, early stopping and, given a work folder, checkpoints to resume from), scoring bags of items,
+and checked loading of their weights.
+
+Resuming. `fit(..., work=folder)` hands `folder` to the loop as its checkpoint folder (`<work>/ckpt`, written at
+every epoch end and, where a Config sets `checkpoint_every`, every that many steps). A rerun with the same split,
+Config, seed and folder resumes from it and ends exactly where an uninterrupted run would (weights, logged
+values, the loop's counters): the loop restores the modules' state dicts, the optimizer and torch's generator,
+and every other draw comes from numpy generators keyed by [seed, epoch]. So whatever else a training objective
+counts (an anneal counter) must be a buffer of the objective, not a Python attribute: a buffer is checkpointed,
+an attribute would restart from zero. A finished run's folder resumes straight to its end (its best weights,
+its history). Without `work` nothing is written and a killed run starts over."""
 from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -174,14 +185,17 @@ def loop_config(cfg: Any):
 
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                        weight_decay=getattr(cfg, "weight_decay", 0.0), patience=cfg.patience,
-                       max_minutes=cfg.max_minutes, precision="fp32")
+                       max_minutes=cfg.max_minutes, checkpoint_every=getattr(cfg, "checkpoint_every", 0),
+                       precision="fp32")
 
 
 def run_loop(objective: nn.Module, cfg: Any, batches: Callable[[int], Any], scorer: Callable[[], Any],
-             valid: "EvalSet", *, seed: int, device: str, desc: str) -> "Result":
+             valid: "EvalSet", *, seed: int, device: str, desc: str, ckpt_dir: Path | None = None) -> "Result":
     """Train `objective` with the project's loop (textcode.training.loop.fit: Adam at a constant rate), validating
     `scorer()` after every epoch on validation NDCG@10 (history_kept); the objective ends at its best epoch.
-    No checkpoint folder: a killed run starts over."""
+
+    `ckpt_dir`: the loop's checkpoint folder (the module doc, "Resuming"): a rerun into it resumes; None: no
+    checkpoint, a killed run starts over. `max_minutes` counts the loop's seconds over all the runs it took."""
     from textcode.eval.evaluation import evaluate
     from textcode.runtime.distributed import Dist
     from textcode.training.loop import fit as loop_fit
@@ -191,7 +205,27 @@ def run_loop(objective: nn.Module, cfg: Any, batches: Callable[[int], Any], scor
         return {"ndcg@10": result.means()["history_kept"]["ndcg@10"]}
 
     return loop_fit(objective.to(device), loop_config(cfg), batches, Dist(device=device), seed=seed,
-                    validate=validate, monitor="ndcg@10", desc=desc)
+                    validate=validate, monitor="ndcg@10", ckpt_dir=None if ckpt_dir is None else Path(ckpt_dir),
+                    desc=desc)
+
+
+def checkpoint_counters(work: Path | None) -> dict[str, Any] | None:
+    """The loop's counters (epoch, batch, step, wall_s, ...: textcode.training.loop.State) of the checkpoint a fit
+    into `work` would resume from; None when there is none (or no `work`). Read-only: the loop itself checks the
+    checkpoint when it loads it."""
+    if work is None:
+        return None
+    from textcode.runtime.distributed import Dist
+    from textcode.training.checkpoint import Checkpoint
+
+    state = Checkpoint(Path(work), {}, {}, Dist()).folder() / "state.json"
+    if not state.exists():
+        return None
+    try:
+        counters = artifacts.read_json(state)["loop"]
+    except (artifacts.ArtifactError, KeyError, TypeError):
+        return None  # unreadable: the loop's own load says what to delete
+    return counters if isinstance(counters, dict) else None
 
 
 def loop_summary(result: "Result") -> dict[str, Any]:
