@@ -207,6 +207,8 @@ def main() -> None:
     start = time.perf_counter()
     trainer.fit(train, valid, saved=True, show_progress=False)
     train_s = time.perf_counter() - start
+    # RecBole's own checkpoint, written a moment ago by this process's trainer and deleted below: it pickles its
+    # config, so weights_only cannot read it; nothing a user hands in is ever loaded here
     checkpoint = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
     model.load_state_dict(checkpoint["state_dict"])
     model.load_other_parameter(checkpoint.get("other_parameter"))

@@ -3,7 +3,6 @@ each learns the clusters (beats chance and popularity), its model folder scores 
 killed fit or search resumes from its checkpoints to the uninterrupted result."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import shutil
@@ -18,6 +17,7 @@ from textcode.core import artifacts, model_folder, model_kinds
 from textcode.core.config import ConfigError, build, to_dict
 from textcode.data.domain import from_sequences
 from textcode.data.split import leave_one_out
+from textcode.eval.evaluation import one_thread
 
 # three clusters of 8 items; cluster 0 has as many users as the two others together, so popularity ranks its items
 # first for everyone and fails the other clusters' users
@@ -149,16 +149,6 @@ def test_item_autorec_scores_a_history_by_the_ridge_fit_of_its_output_row():
     fitted = z @ wb[:3]  # the row's predictions without its bias, which is the same for every item
     scores = autorec.ItemFoldIn(z.astype(np.float32), l2).score_histories([history]).numpy()[0]
     np.testing.assert_allclose(scores - scores.mean(), fitted - fitted.mean(), atol=1e-5)
-
-
-@contextlib.contextmanager
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def untimed(rows: list[dict]) -> list[dict]:

@@ -36,7 +36,7 @@ class EvalResult:
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Ranking is a few memory-bound passes over the scores: on this project's shared 2-core machine one
     thread took 0.2 s for Scientific where two took 0.6-2.4 s (threads waiting on each other while the
     other core is busy). The model's own scoring keeps every thread."""
@@ -100,7 +100,7 @@ def evaluate(model, evalset: EvalSet, ks: Sequence[int] = (10, 50), batch_size: 
                                  f"for {len(rows)} histories and {n_items} items")
             rank_start = time.perf_counter()
             t = torch.from_numpy(targets)
-            with _one_thread():
+            with one_thread():
                 g, e = metrics.target_ranks(scores, t)
                 ranks = {"history_kept": (g, e),
                          "history_removed": metrics.without_history(scores, t, g, e,
