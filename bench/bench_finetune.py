@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -31,12 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def _rss_mb() -> float:
-    """Resident memory now (VmRSS), MB; the peak so far is `_peak_rss_mb`."""
+    """Resident memory now (VmRSS), MB; the peak so far is `artifacts.peak_rss_mb`."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -78,7 +73,7 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
     result = fit(NextItemCE(model), tc, lambda e: iterate(windows, batch_size, 0, e, max_tokens=max_tokens), dist.Dist(),
                  seed=0, desc="bench")
     epoch_s = [row["train_s"] for row in result.history]
-    memory["training_peak"] = _peak_rss_mb()
+    memory["training_peak"] = artifacts.peak_rss_mb()
     memory["after_training"] = _rss_mb()  # what the allocator keeps of the epochs' activations
     model.eval()
     release_free_memory()  # as the fine-tune stage does before each validation
@@ -90,7 +85,7 @@ def worker_finetune(art: Path, epochs: int, batch_size: int, max_tokens: int, ev
         evaluate(model, split.test, batch_size=eval_batch)
         evals.append(time.perf_counter() - start)
     return {"epoch_s_all": epoch_s, "epoch_s": float(np.median(epoch_s[1:] if len(epoch_s) > 1 else epoch_s)),
-            "eval_s_all": evals, "eval_s": float(np.median(evals)), "peak_rss_mb": _peak_rss_mb(),
+            "eval_s_all": evals, "eval_s": float(np.median(evals)), "peak_rss_mb": artifacts.peak_rss_mb(),
             "memory_mb": {k: round(v, 1) for k, v in memory.items()},
             "windows": len(windows), "targets": windows.n_targets(), "batch_size": batch_size,
             "max_batch_tokens": max_tokens, "mmap_threshold_mb": mmap_threshold_mb, "eval_batch_size": eval_batch, "threads": torch.get_num_threads(),
@@ -102,6 +97,7 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     import numpy as np
     import torch
 
+    from textcode.core import artifacts
     from textcode.data.batching import iterate
     from textcode.data.domain import Domain
     from textcode.rec.config import SASRecConfig
@@ -140,7 +136,7 @@ def worker_pretrain(art: Path, domains: list[str], steps: int, batch_size: int, 
     dist.cleanup(d)
     return ({"seq_per_s": seq_per_s, "step_s": float(np.mean(times[2:])), "steps": steps,
              "batch_per_process": batch_size, "max_batch_tokens": max_tokens, "world": d.world, "domains": domains,
-             "precision": precision, "precision_reason": why, "peak_rss_mb": round(_peak_rss_mb(), 1)}
+             "precision": precision, "precision_reason": why, "peak_rss_mb": round(artifacts.peak_rss_mb(), 1)}
             if d.is_main else None)
 
 

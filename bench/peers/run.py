@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,10 +47,6 @@ QUICK_DOMAIN, QUICK_EPOCHS, QUICK_BOOT = "demo-scientific", 1, 200
 
 def log(msg: str) -> None:
     print(f"[peers {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 # ----------------------------------------------------------------------------- scoring, the same for both sides
@@ -148,6 +143,7 @@ def train_ours(name: str, cfg: dict, prepared: Path, n_boot: int, threads: int) 
     names its values (RecBole is given them) and `search_s` is the whole search."""
     import torch
 
+    from textcode.core import artifacts
     from textcode.core.config import build
     from textcode.core.model_kinds import model_module
     from textcode.data.domain import Domain
@@ -187,7 +183,7 @@ def train_ours(name: str, cfg: dict, prepared: Path, n_boot: int, threads: int) 
         chosen.pop("search")
     return {**summarize(result, n_boot, seed), "epochs": len(epoch_s),
             "epoch_s": statistics.median(epoch_s[1:] if len(epoch_s) > 1 else epoch_s),  # the first epoch warms up
-            "epoch_s_all": [round(s, 3) for s in epoch_s], "eval_s": result.wall_s, "peak_rss_mb": peak_rss_mb(),
+            "epoch_s_all": [round(s, 3) for s in epoch_s], "eval_s": result.wall_s, "peak_rss_mb": artifacts.peak_rss_mb(),
             "threads": torch.get_num_threads(), **chosen}
 
 
