@@ -301,7 +301,7 @@ def main() -> None:
         args.sasrec_epochs = args.sasrec_epochs or QUICK_EPOCHS
         args.n_boot = QUICK_BOOT
     args.domain = args.domain or "Scientific"
-    recbole_python = Path(args.recbole_python)
+    recbole_python = Path(args.recbole_python).absolute()  # the worker runs in its own folder; no resolve(): the venv's python is a link
     if not recbole_python.exists():
         raise SystemExit(f"peers: no RecBole environment at {recbole_python} (make recbole-env)")
     from textcode.core import artifacts
