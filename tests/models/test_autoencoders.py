@@ -1,6 +1,7 @@
 """The autoencoder baselines (AutoRec, DeepRec, CDAE, Mult-DAE, Mult-VAE, SVAE) on a tiny planted-cluster split:
 each learns the clusters (beats chance and popularity), its model folder scores exactly as the trained model, and a
-killed fit or search resumes from its checkpoints to the uninterrupted result."""
+killed fit or search resumes from its checkpoints to the uninterrupted result. The first layers that read a batch's
+nonzeros (training.sparse_linear) compute what the dense product of the binary rows did, losses and gradients too."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
+from torch.nn import functional as F
 
 from textcode.baselines import autorec, cdae, deeprec, multvae, popularity, svae
+from textcode.baselines.training import Rows, bags, sparse_linear
 from textcode.core import artifacts, model_folder, model_kinds
 from textcode.core.config import ConfigError, build, to_dict
 from textcode.data.domain import from_sequences
@@ -149,6 +153,160 @@ def test_item_autorec_scores_a_history_by_the_ridge_fit_of_its_output_row():
     fitted = z @ wb[:3]  # the row's predictions without its bias, which is the same for every item
     scores = autorec.ItemFoldIn(z.astype(np.float32), l2).score_histories([history]).numpy()[0]
     np.testing.assert_allclose(scores - scores.mean(), fitted - fitted.mean(), atol=1e-5)
+
+
+def random_rows(n_rows: int = 7, width: int = 40, negatives: int = 0, seed: int = 0) -> tuple[Rows, sp.csr_matrix]:
+    """A shuffled batch of every row of a random binary (n_rows, width) matrix ~10% dense, one row empty."""
+    rng = np.random.default_rng(seed)
+    dense = rng.random((n_rows, width)) < 0.1
+    dense[1] = False
+    dense[0, :3] = True
+    matrix = sp.csr_matrix(dense.astype(np.float32))
+    sampled = None
+    if negatives:
+        per_row = dense.sum(1) * negatives
+        sampled = (np.repeat(np.arange(n_rows), per_row), rng.integers(0, width, int(per_row.sum())))
+    return Rows.of(matrix, rng.permutation(n_rows), sampled), matrix
+
+
+def record_first_layer(monkeypatch, module) -> list[torch.Tensor]:
+    """Every output of the sparse first layer as `module` calls it, in order."""
+    outputs: list[torch.Tensor] = []
+
+    def recording(*args, **kwargs):
+        outputs.append(sparse_linear(*args, **kwargs))
+        return outputs[-1]
+
+    monkeypatch.setattr(module, "sparse_linear", recording)
+    return outputs
+
+
+def assert_same_loss_and_gradients(objective: torch.nn.Module, new: torch.Tensor, old: torch.Tensor) -> None:
+    params = [p for p in objective.parameters() if p.requires_grad]
+    torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-5)
+    for name, g_new, g_old in zip([n for n, p in objective.named_parameters() if p.requires_grad],
+                                  torch.autograd.grad(new, params), torch.autograd.grad(old, params)):
+        torch.testing.assert_close(g_new, g_old, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_the_sparse_first_layer_is_the_dense_product():
+    batch, _ = random_rows()
+    layer = torch.nn.Linear(batch.width, 5)
+    values = torch.rand(len(batch.rows))
+    x = torch.zeros(len(batch), batch.width)
+    x[batch.rows, batch.cols] = values
+    new, old = sparse_linear(layer, batch, values), layer(x)
+    torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sparse_linear(layer, batch), layer(batch.dense()), rtol=1e-5, atol=1e-5)
+    for g_new, g_old in zip(torch.autograd.grad(new.square().sum(), [layer.weight, layer.bias]),
+                            torch.autograd.grad(old.square().sum(), [layer.weight, layer.bias])):
+        torch.testing.assert_close(g_new, g_old, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["vae", "dae"])
+def test_mult_first_layer_and_likelihood_are_the_dense_ones(variant, monkeypatch):
+    """Against the dense x: layer(x / ||x||_2) and -mean sum_i x_i log softmax(logits)_i (dropout off)."""
+    batch, _ = random_rows()
+    net = multvae.MultNet(batch.width, (8, 4) if variant == "vae" else (4,), variant, 0.5)
+    objective = multvae.MultinomialELBO(net, 0.01, 0.2, 10).eval()  # eval: no dropout, the step stays
+    objective.step.fill_(1)  # beta 0.1: the KL term counts
+    first = record_first_layer(monkeypatch, multvae)
+    torch.manual_seed(0)
+    new, _ = objective(batch)
+
+    torch.manual_seed(0)  # the same draw of z
+    x = batch.dense()
+    h = net.encoder[0](F.normalize(x, dim=1))
+    torch.testing.assert_close(first[0], h, rtol=1e-5, atol=1e-5)
+    for layer in net.encoder[1:]:
+        h = layer(torch.tanh(h))
+    if variant == "dae":
+        z, kl = torch.tanh(h), 0.0
+    else:
+        mu, logvar = h[:, :4], h[:, 4:]
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        kl = objective.beta() * 0.5 * (-logvar + logvar.exp() + mu.square() - 1.0).sum(1).mean()
+    old = -(F.log_softmax(net.decode(z), dim=1) * x).sum(1).mean() + kl
+    old = old + 0.01 * sum(m.weight.square().sum() for m in net.modules() if isinstance(m, torch.nn.Linear))
+    assert_same_loss_and_gradients(objective, new, old)
+
+
+@pytest.mark.parametrize("loss, negatives", [("logistic", 2), ("squared", 2), ("logistic", 0)])
+def test_cdae_first_layer_and_loss_are_the_dense_ones(loss, negatives, monkeypatch):
+    """With negatives, the loss computed at the observed and sampled entries only is the dense loss masked to them
+    (an entry drawn twice, or a draw hitting an observed item, counts once); without, every entry counts."""
+    batch, _ = random_rows(negatives=negatives)
+    cfg = cdae.Config(hidden=6, corruption=0.0, loss=loss, negatives=negatives, l2=0.1)
+    net = cdae.CDAENet(batch.width, cfg.hidden, cfg.hidden_activation)
+    objective = cdae.DenoisingLoss(net, 10, cfg)
+    torch.nn.init.normal_(objective.users.weight)
+    first = record_first_layer(monkeypatch, cdae)
+    new, _ = objective(batch)
+
+    x, v = batch.dense(), objective.users(batch.ids)
+    torch.testing.assert_close(first[0], net.encoder(x), rtol=1e-5, atol=1e-5)
+    logits = net.decoder(net.act(net.encoder(x) + v))
+    err = F.binary_cross_entropy_with_logits(logits, x, reduction="none") if loss == "logistic" \
+        else (logits - x).square()
+    shared = sum(p.square().sum() for p in net.parameters())
+    mask = torch.ones_like(x)
+    if negatives:
+        mask = torch.zeros_like(x)
+        mask[batch.rows, batch.cols] = 1.0
+        mask[batch.sampled_rows, batch.sampled_cols] = 1.0
+    old = (err * mask).sum(1).mean() + 0.05 * (v.square().sum(1).mean() + shared / 10)
+    assert_same_loss_and_gradients(objective, new, old)
+
+
+@pytest.mark.parametrize("refeed", [True, False])
+def test_deeprec_first_layer_and_loss_are_the_dense_ones(refeed, monkeypatch):
+    """The sparse first pass against the dense one; the re-fed pass is dense in both."""
+    batch, _ = random_rows()
+    net = deeprec.DeepAutoencoder(batch.width, deeprec.Config(layers=(8, 4))).eval()
+    objective = deeprec.MaskedMSE(net, 0.5, refeed)
+    first = record_first_layer(monkeypatch, deeprec)
+    new, _ = objective(batch)
+
+    def dense_net(x):
+        for layer in net.encoder:
+            x = net.act(layer(x))
+        for layer in net.decoder:
+            x = net.act(layer(x))
+        return x
+
+    x = batch.dense()
+    torch.testing.assert_close(first[0], net.encoder[0](x), rtol=1e-5, atol=1e-5)
+    y = dense_net(x)
+    m = x + 0.5 * (1.0 - x)
+    old = (m * (y - x).square()).sum() / m.sum()
+    if refeed:
+        old = old + (dense_net(y.detach()) - y.detach()).square().mean()
+    assert_same_loss_and_gradients(objective, new, old)
+
+
+def test_autorec_first_layer_loss_and_item_codes_are_the_dense_ones(monkeypatch):
+    batch, matrix = random_rows()
+    net = autorec.AutoRecNet(batch.width, 6, "sigmoid", "identity")
+    objective = autorec.Reconstruction(net, 0.5, 7)
+    first = record_first_layer(monkeypatch, autorec)
+    new, _ = objective(batch)
+
+    r = batch.dense()
+    torch.testing.assert_close(first[0], net.encoder(r), rtol=1e-5, atol=1e-5)
+    reg = net.encoder.weight.square().sum() + net.decoder.weight.square().sum()
+    old = (r - net.decoder(torch.sigmoid(net.encoder(r)))).square().sum(1).mean() + 0.5 / 14 * reg
+    assert_same_loss_and_gradients(objective, new, old)
+    with torch.no_grad():  # the fold-in's item codes (I-AutoRec: the rows are items), in batches of 3
+        codes = torch.sigmoid(net.encoder(torch.from_numpy(matrix.toarray())))
+        torch.testing.assert_close(autorec.item_codes(net, matrix, 3, "cpu"), codes, rtol=1e-5, atol=1e-5)
+
+
+def test_bags_hold_each_history_item_once():
+    rows = bags([np.array([3, 1, 3]), np.array([], np.int64), np.array([0])], 5, "cpu")
+    expected = torch.zeros(3, 5)
+    expected[0, [1, 3]] = expected[2, 0] = 1.0
+    assert len(rows) == 3 and len(rows.rows) == 3
+    torch.testing.assert_close(rows.dense(), expected)
 
 
 def untimed(rows: list[dict]) -> list[dict]:

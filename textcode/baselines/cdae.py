@@ -25,6 +25,9 @@ Choices where the paper is silent:
   early stopping on validation NDCG@10 (history_kept).
 - Initialisation: Xavier-uniform weights, zero biases, zero user vectors (a user starts with no offset), from a
   generator derived from the seed.
+- W x~ is read from the user's items, not the dense x (training.sparse_linear: x is ~0.2% dense); the corruption
+  draws its mask over those entries only, as a zero stays zero under dropout. With sampled negatives the loss
+  reads the observed and sampled entries only, so only their outputs are computed (not the user x item product).
 """
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ from textcode.baselines.training import (
     resolve_device,
     row_batches,
     run_loop,
+    sparse_linear,
 )
 from textcode.core.config import ConfigError
 
@@ -85,12 +89,13 @@ class CDAENet(nn.Module):
         self.act = activation(hidden_activation)
         self.register_buffer("user_vector", torch.zeros(hidden))
 
-    def logits(self, x: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        """(B, I) output pre-activations for inputs x (B, I) and user vectors (B, K) or (K,)."""
-        return self.decoder(self.act(self.encoder(x) + users))
+    def hidden(self, x: Rows, users: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, K) hidden layer z for the bags x, holding `values` at their items (None: 1), and user vectors (B, K)
+        or (K,)."""
+        return self.act(sparse_linear(self.encoder, x, values) + users)
 
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logits(x, self.user_vector)
+    def score(self, x: Rows) -> torch.Tensor:
+        return self.decoder(self.hidden(x, self.user_vector))  # (B, I) output pre-activations
 
 
 class DenoisingLoss(nn.Module):
@@ -103,17 +108,26 @@ class DenoisingLoss(nn.Module):
         self.n_users = n_users
 
     def forward(self, batch: Rows) -> tuple[torch.Tensor, torch.Tensor]:
-        x = batch.dense()
         v = self.users(batch.ids)  # (B, K)
-        logits = self.net.logits(F.dropout(x, self.corruption, training=True), v)
-        if self.loss == "logistic":
-            err = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        else:
-            err = (logits - x).square()
+        kept = F.dropout(torch.ones(batch.rows.shape, device=v.device), self.corruption, training=True)
+        z = self.net.hidden(batch, v, kept)
         if self.negatives:
-            err = err * batch.sampled_mask()
+            # the loss reads the observed and the sampled entries only, so only their outputs are computed
+            # (each entry once, as the 0/1 mask counts it), not the (B, I) product: the same loss, ~1% of the work
+            width = batch.width
+            observed = batch.rows * width + batch.cols
+            entries = torch.unique(torch.cat([observed, batch.sampled_rows * width + batch.sampled_cols]))
+            rows, cols = entries // width, entries % width
+            target = torch.isin(entries, observed).float()
+            logits = (z[rows] * self.net.decoder.weight[cols]).sum(1) + self.net.decoder.bias[cols]  # (entries,)
+        else:
+            target, logits = batch.dense(), self.net.decoder(z)  # (B, I): every unobserved item counts
+        if self.loss == "logistic":
+            err = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        else:
+            err = (logits - target).square()
         shared = sum(p.square().sum() for p in self.net.parameters())
-        loss = err.sum(1).mean() + 0.5 * self.l2 * (v.square().sum(1).mean() + shared / self.n_users)
+        loss = err.sum() / len(batch) + 0.5 * self.l2 * (v.square().sum(1).mean() + shared / self.n_users)
         return loss, loss.detach()
 
     def set_unseen_user(self, how: str) -> None:

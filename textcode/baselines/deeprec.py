@@ -18,6 +18,8 @@ batch 128, unconstrained decoder). Choices where the paper is silent or assumes 
 - Optimiser: Adam at 1e-3 (the paper: SGD with momentum 0.9 at 0.005); early stopping on validation NDCG@10
   (history_kept), the epoch count an upper bound.
 - Initialisation: Xavier-uniform weights, zero biases (as the authors' code), from a generator derived from the seed.
+- The first layer reads a user's items, not the dense x (training.sparse_linear: x is ~0.2% dense); the re-fed y
+  is dense, and goes through the same layer as a dense product.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from textcode.baselines.training import (
     resolve_device,
     row_batches,
     run_loop,
+    sparse_linear,
 )
 from textcode.core.config import ConfigError
 
@@ -78,8 +81,18 @@ class DeepAutoencoder(nn.Module):
         self.act = activation(cfg.activation)
         self.last_layer_activation = cfg.last_layer_activation
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.encoder:
+    def forward(self, x: Rows) -> torch.Tensor:
+        """f(x) of the bags x."""
+        return self.after_input(sparse_linear(self.encoder[0], x))
+
+    def refeed(self, y: torch.Tensor) -> torch.Tensor:
+        """f(y) of a dense (B, I) input (dense re-feeding's)."""
+        return self.after_input(self.encoder[0](y))
+
+    def after_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The network from the first layer's pre-activation (B, layers[0]) on."""
+        x = self.act(x)
+        for layer in self.encoder[1:]:
             x = self.act(layer(x))
         x = self.drop(x)  # the code
         for i, layer in enumerate(self.decoder):
@@ -88,7 +101,7 @@ class DeepAutoencoder(nn.Module):
                 x = self.act(x)
         return x
 
-    def score(self, x: torch.Tensor) -> torch.Tensor:
+    def score(self, x: Rows) -> torch.Tensor:
         return self(x)
 
 
@@ -101,12 +114,12 @@ class MaskedMSE(nn.Module):
 
     def forward(self, batch: Rows) -> tuple[torch.Tensor, torch.Tensor]:
         x = batch.dense()
-        y = self.net(x)
+        y = self.net(batch)
         m = x + self.unobserved_weight * (1.0 - x)
         loss = (m * (y - x).square()).sum() / m.sum().clamp_min(1.0)
         if self.refeed:
             dense = y.detach()
-            loss = loss + (self.net(dense) - dense).square().mean()
+            loss = loss + (self.net.refeed(dense) - dense).square().mean()
         return loss, loss.detach()
 
 

@@ -6,7 +6,7 @@ the kind.
     x~ = dropout_0.5(x / ||x||_2);   Mult-VAE: [I -> 600 -> 200] (mu, log var), z = mu + eps sigma, [200 -> 600 -> I]
                                      Mult-DAE: [I -> 200 -> I]
     tanh on every hidden layer (the DAE's code too; not on the VAE's mu / log var, nor the output)
-    log p(x | z) = sum_i x_i log softmax(f(z))_i
+    log p(x | z) = sum_i x_i log softmax(f(z))_i = sum over the bag's items i of f(z)_i - logsumexp(f(z))
     Mult-VAE loss: -log p + beta KL(q(z|x) || N(0, I)),  beta = min(beta_max, step / total_anneal_steps)
     plus lam sum ||W||^2 over the weight matrices (the authors' code; biases not penalised)
 
@@ -25,6 +25,9 @@ Choices where the paper is silent, or that differ from it here:
   total_anneal_steps to N / beta_max.
 - The anneal counter is a buffer of the objective (`step`), so it is checkpointed with the weights: a run
   resumed from its work folder (textcode/baselines/training.py, "Resuming") anneals exactly as an uninterrupted one.
+- The first layer reads the bag's items, not the dense x (training.sparse_linear: x is ~0.2% dense): x / ||x||_2
+  is 1/sqrt(n) at each of a bag's n items, dropout draws its mask over those n values (zeros stay zero), and
+  log p sums over the same items.
 """
 from __future__ import annotations
 
@@ -35,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from textcode.baselines import Fitted
 from textcode.baselines.training import (
@@ -50,6 +52,7 @@ from textcode.baselines.training import (
     resolve_device,
     row_batches,
     run_loop,
+    sparse_linear,
 )
 from textcode.core import artifacts
 from textcode.core.config import ConfigError
@@ -96,13 +99,12 @@ class MultNet(nn.Module):
         self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(back[:-1], back[1:]))
         self.drop = nn.Dropout(dropout)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(mu, log var) for the VAE, (code, None) for the DAE; dropout applies in training only."""
-        h = self.drop(F.normalize(x, dim=1))
-        for i, layer in enumerate(self.encoder):
-            h = layer(h)
-            if i < len(self.encoder) - 1:
-                h = torch.tanh(h)
+    def encode(self, x: Rows) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mu, log var) for the VAE, (code, None) for the DAE of the bags x; dropout applies in training only."""
+        n = torch.bincount(x.rows, minlength=len(x)).float()  # each bag's items (Rows holds each pair once)
+        h = sparse_linear(self.encoder[0], x, self.drop(n.rsqrt()[x.rows]))
+        for layer in self.encoder[1:]:
+            h = layer(torch.tanh(h))
         if self.variant == "dae":
             return torch.tanh(h), None  # the DAE's code is a hidden layer of [I -> 200 -> I]: tanh on it
         return h[:, :self.latent], h[:, self.latent:]
@@ -114,7 +116,7 @@ class MultNet(nn.Module):
                 z = torch.tanh(z)
         return z
 
-    def score(self, x: torch.Tensor) -> torch.Tensor:
+    def score(self, x: Rows) -> torch.Tensor:
         return self.decode(self.encode(x)[0])  # the mean code: no sampling at scoring
 
 
@@ -134,14 +136,14 @@ class MultinomialELBO(nn.Module):
         return (self.step.double() / self.total).clamp(max=self.beta_max).float()
 
     def forward(self, batch: Rows) -> tuple[torch.Tensor, torch.Tensor]:
-        x = batch.dense()
-        mu, logvar = self.net.encode(x)
+        mu, logvar = self.net.encode(batch)
         if logvar is None:
             z, kl = mu, None
         else:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             kl = 0.5 * (-logvar + logvar.exp() + mu.square() - 1.0).sum(1).mean()
-        loss = -(F.log_softmax(self.net.decode(z), dim=1) * x).sum(1).mean()
+        logits = self.net.decode(z)
+        loss = (logits.logsumexp(1)[batch.rows] - logits[batch.rows, batch.cols]).sum() / len(batch)
         if kl is not None:
             loss = loss + self.beta() * kl
         if self.l2:
