@@ -91,6 +91,18 @@ def test_best_validated_weights_are_restored(tmp_path):
         assert torch.equal(v, snapshots[1][k]), k
 
 
+@pytest.mark.parametrize("min_delta, epochs, stopped", [(0.0, 7, "max_epochs"), (0.01, 5, "early_stopping")])
+def test_patience_counts_from_the_last_epoch_that_improved_by_more_than_min_delta(min_delta, epochs, stopped):
+    # a plateau: epoch 5 beats epoch 2 by 0.2%, which resets the count only when any improvement does
+    objective, windows = _setup("ce")
+    scores = iter([0.05, 0.0542, 0.0537, 0.0541, 0.0543, 0.0530, 0.0540])
+    cfg = TrainConfig(epochs=7, batch_size=8, lr=1e-2, patience=3, min_delta=min_delta)
+    result = fit(objective, cfg, lambda e: iterate(windows, 8, 3, e), dist.Dist(), seed=3,
+                 validate=lambda: {"m": next(scores)}, monitor="m", desc="t")
+    assert (result.epochs_run, result.stopped) == (epochs, stopped)
+    assert (result.best_epoch, result.best_metric) == (5, 0.0543)  # the best weights follow every improvement
+
+
 def test_training_reduces_the_loss():
     objective, windows = _setup("ce")
     result = _run(objective, windows, 6, None)

@@ -18,6 +18,10 @@ class LoopConfig:
     lr: float = 1e-3  # the base rate; a schedule may scale it per step (the generators': warmup + cosine)
     weight_decay: float = 0.0
     patience: int = 10  # epochs without validation improvement before stopping (0 = never stop early)
+    # an epoch resets the patience count only when it beats the epoch that last reset it by more than this
+    # share of that value (0 = any improvement); the best weights still follow every improvement. Validation
+    # NDCG wanders on a plateau by less than its sampling error, and each such wiggle bought `patience` epochs.
+    min_delta: float = 0.0
     max_minutes: float = 0.0  # wall-time budget of the whole loop, validation included (0 = none); see Loop
     checkpoint_every: int = 0  # optimizer steps between mid-epoch checkpoints (0 = at epoch ends only)
 

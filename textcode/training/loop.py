@@ -6,8 +6,9 @@ The caller owns the modules and their optimizers, `batches(epoch)` (this process
 optimizers it drives, returning the values to log). The loop does the rest:
 
 - the learning-rate schedule (textcode/training/schedule.py), applied to every optimizer before each step;
-- validation after every epoch, early stopping on one monitored metric (higher is better), and the best
-  validated weights, which every module holds at the end;
+- validation after every epoch, early stopping on one monitored metric (higher is better; `patience`
+  epochs without an improvement of more than `min_delta`, relative), and the best validated weights, which
+  every module holds at the end;
 - a wall-clock budget (`max_minutes`, validation included), checked at each epoch end or, with
   `cut_within_epoch`, after every step: the epoch in progress is then validated as it is.
   `Result.stopped` says what ended training (max_epochs, early_stopping or time_budget);
@@ -59,7 +60,8 @@ class State:
     step: int = 0  # optimizer steps so far
     best_metric: float | None = None
     best_epoch: int = 0  # 0: none yet
-    bad_epochs: int = 0  # validated epochs since the best one
+    bad_epochs: int = 0  # validated epochs since the last one that improved by more than min_delta
+    patience_from: float | None = None  # the monitored value of that epoch
     wall_s: float = 0.0  # the loop's wall clock, summed over resumed runs
     epoch_train_s: float = 0.0  # seconds spent in the steps of epoch `epoch + 1` so far
     # early_stopping or time_budget once one has ended training ("" before). Reaching the epoch count is not
@@ -177,12 +179,16 @@ class Loop:
             score = None if metrics is None else metrics[monitor]
             improved = score is not None and (st.best_metric is None or score > st.best_metric)
             if improved:
-                st.best_metric, st.best_epoch, st.bad_epochs = score, epoch, 0
+                st.best_metric, st.best_epoch = score, epoch
                 if self.checkpoint is None:
                     best_weights = {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
                                     for name, m in self.modules.items()}
-            elif score is not None:
-                st.bad_epochs += 1
+            if score is not None:
+                ref = st.patience_from
+                if ref is None or score - ref > self.cfg.min_delta * abs(ref):
+                    st.patience_from, st.bad_epochs = score, 0
+                else:
+                    st.bad_epochs += 1
             if cut:
                 st.stopped = "time_budget"
             elif self.cfg.patience and st.bad_epochs >= self.cfg.patience:
