@@ -108,6 +108,15 @@ def scientific_table() -> str:
     return "\n".join(head + rows + removed + chosen)
 
 
+TRANSFER_REFERENCE = "vqrec_pretrained"  # the row the transfer reports test against (mk/transfer.mk)
+
+
+def _p_cell(row: dict, protocol: str, metric: str) -> str:
+    """The row minus the reference, with its paired-bootstrap p ('' for the reference itself)."""
+    c = row.get("paired", {}).get(protocol, {}).get(metric)
+    return "" if c is None else f"{c['diff']:+.4f} (p {c['p']:.3f})"
+
+
 def baselines_table() -> str:
     """results/baselines.json: per domain, each model's test metrics in both protocols, cost and stop reason."""
     data = _load("baselines.json")
@@ -116,18 +125,65 @@ def baselines_table() -> str:
     out = []
     for domain, models in data.items():
         cpus = sorted({r["cpu"] for r in models.values() if r.get("cpu")})
-        out += [f"**{domain}** (test; history kept, then removed; trained on {', '.join(cpus) or 'an unrecorded CPU'}):", "",
-                "| model | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | train s | epochs | stopped | peak MB |",
-                "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+        reference = next((r["paired"]["reference"] for r in models.values() if "paired" in r), "the reference")
+        out += [f"**{domain}** (test; history kept, then removed; trained on {', '.join(cpus) or 'an unrecorded CPU'}; "
+                f"the last column: the model minus `{reference}`, paired bootstrap):", "",
+                "| model | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | train s | epochs | stopped | peak MB "
+                "| vs reference N@10 |",
+                "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
         for name, r in models.items():
             kept = [f"{r['test'][m]:.4f} [{r['ci95']['history_kept'][m][0]:.4f}, {r['ci95']['history_kept'][m][1]:.4f}]"
                     if m in ("recall@10", "ndcg@10") else f"{r['test'][m]:.4f}" for m in METRICS[:4]]
             removed = [f"{r['test_history_removed'][m]:.4f}" for m in ("recall@10", "ndcg@10")]
             peak = "" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:,.0f}"
             out.append(f"| {name} | " + " | ".join(kept + removed) + f" | {r['train_wall_s']:.0f} | {r['epochs']} | "
-                       f"{r['stopped'] or '-'} | {peak} |")
+                       f"{r['stopped'] or '-'} | {peak} | {_p_cell(r, 'test', 'ndcg@10')} |")
         out.append("")
     return "\n".join(out).rstrip()
+
+
+def transfer_table() -> str:
+    """results/transfer.json: per target domain, every run's test metrics in both protocols, its cost, and the paired
+    test against the pre-trained transfer."""
+    data = _load("transfer.json")
+    if data is None:
+        return _missing("transfer.json", "-j2 OMP_NUM_THREADS=1 results/transfer.json")
+    out = []
+    for domain, runs in data.items():
+        cpus = sorted({r["cpu"] for r in runs.values() if r.get("cpu")})
+        out += [f"**{domain}** (test; trained on {', '.join(cpus) or 'an unrecorded CPU'}; the last two columns: the run "
+                f"minus `{TRANSFER_REFERENCE}`, paired bootstrap):", "",
+                "| run | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | valid N@10 | epochs | s "
+                "| vs reference N@10 | removed: N@10 |",
+                "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+        for name, r in runs.items():
+            ci = r["ci95"]["history_kept"]
+            kept = [f"{r['test'][m]:.4f} [{ci[m][0]:.4f}, {ci[m][1]:.4f}]" if m in ("recall@10", "ndcg@10")
+                    else f"{r['test'][m]:.4f}" for m in METRICS[:4]]
+            removed = [f"{r['test_history_removed'][m]:.4f}" for m in ("recall@10", "ndcg@10")]
+            out.append(f"| {name} | " + " | ".join(kept + removed) + f" | {r['valid_ndcg@10']:.4f} | {r['epochs']} | "
+                       f"{r['wall_s']:.0f} | {_p_cell(r, 'test', 'ndcg@10')} | {_p_cell(r, 'test_history_removed', 'ndcg@10')} |")
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def headline_transfer_table() -> str:
+    """README: per target domain, what pre-training buys (zero-shot, pre-trained, from scratch) and the best other run."""
+    data = _load("transfer.json")
+    if data is None:
+        return _missing("transfer.json", "-j2 OMP_NUM_THREADS=1 results/transfer.json")
+    rows = ["| target domain | zero-shot N@10 | pre-trained N@10 | from scratch N@10 | scratch minus pre-trained (p) "
+            "| best other run, N@10 |", "|---|---:|---:|---:|---|---|"]
+    for domain, runs in data.items():
+        def n10(name: str) -> str:
+            return f"{runs[name]['test']['ndcg@10']:.4f}" if name in runs else "–"
+        others = {k: r for k, r in runs.items() if k not in (TRANSFER_REFERENCE, "vqrec_scratch", "vqrec_zero_shot")}
+        best = max(others, key=lambda k: others[k]["test"]["ndcg@10"]) if others else None
+        scratch = runs.get("vqrec_scratch")
+        rows.append(f"| {domain} | {n10('vqrec_zero_shot')} | {n10(TRANSFER_REFERENCE)} | {n10('vqrec_scratch')} | "
+                    f"{_p_cell(scratch, 'test', 'ndcg@10') if scratch else '–'} | "
+                    f"{'–' if best is None else best + ' ' + n10(best)} |")
+    return "\n".join(rows)
 
 
 def _peer_sasrec() -> tuple[dict, str]:
@@ -139,6 +195,42 @@ def _peer_sasrec() -> tuple[dict, str]:
     rb = doc["sasrec"]["recbole"]
     return ({"epoch_s": round(rb["epoch_s"], 1), "eval_s": round(rb["eval_s"], 2), "peak_rss_mb": round(rb["peak_rss_mb"])},
             "RecBole SASRec, measured beside ours (`results/peers.json`)")
+
+
+def peers_table() -> str:
+    """results/peers.json: each model, ours beside RecBole's, trained on one split in one run and scored by our
+    evaluator: test NDCG@10 in both protocols, whether ours reaches RecBole's 95% interval, speed and memory."""
+    doc = _load("peers.json")
+    if doc is None:
+        return _missing("peers.json", "results/peers.json DOMAIN=Scientific")
+    models = [k for k, v in doc.items() if isinstance(v, dict) and "settings" in v]  # not machine, versions
+    rows = [f"{doc['domain']}{' (quick mode: 1 epoch each, not a result)' if doc.get('quick') else ''}, "
+            f"{doc['n_users']:,} users, {doc['n_items']:,} items; test NDCG@10 with 95% intervals, history kept "
+            "(removed in the next columns); seconds per training epoch, one full test pass, peak resident memory:", "",
+            "| model | ours N@10 | RecBole N@10 | ours within or above RecBole's interval | removed: ours | RecBole "
+            "| within or above | epochs ours / RecBole | s/epoch ours / RecBole (speed-up) | eval s ours / RecBole "
+            "| peak MB ours / RecBole |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in models:
+        o, r = doc[name]["ours"], doc[name]["recbole"]
+
+        def n10(e: dict) -> str:
+            lo, hi = e["test"]["ci95"]["ndcg@10"]
+            return f"{e['test']['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}]"
+        def ok(protocol: str) -> str:
+            return "yes" if o[protocol]["ndcg@10"] >= r[protocol]["ci95"]["ndcg@10"][0] else "**no**"
+        rows.append(f"| {name} | {n10(o)} | {n10(r)} | {ok('test')} | {n10({'test': o['test_history_removed']})} | "
+                    f"{n10({'test': r['test_history_removed']})} | {ok('test_history_removed')} | {o['epochs']} / {r['epochs']} | "
+                    f"{o['epoch_s']:.2f} / {r['epoch_s']:.2f} ({r['epoch_s'] / o['epoch_s']:.1f}x) | "
+                    f"{o['eval_s']:.2f} / {r['eval_s']:.2f} | {o['peak_rss_mb']:,.0f} / {r['peak_rss_mb']:,.0f} |")
+    m = doc.get("machine", {})
+    if m:
+        threads = m.get("threads", {})
+        rows += ["", f"Measured on: {m['cpu']}, {m['cores']} cores ({', '.join(m.get('simd') or []) or 'no SIMD flags read'}), "
+                 f"threads ours {threads.get('ours')} / RecBole {threads.get('recbole')}; load average "
+                 f"{m['load_avg'][0]:.2f} at the end; versions: RecBole {doc['versions']['recbole'].get('recbole')}, "
+                 f"torch {doc['versions']['ours']['torch']}. The whole run: {doc['wall_s']:,.0f} s."]
+    return "\n".join(rows)
 
 
 def bench_finetune_table() -> str:
@@ -376,24 +468,41 @@ def headline_vqrec_table() -> str:
 
 
 def headline_speed_table() -> str:
+    """README: ours beside RecBole's own implementations, trained in one run on one machine (results/peers.json),
+    then VQ-Rec's own fine-tune and pre-training figures (results/bench_finetune.json) and the text encoder's."""
+    rows = ["| measurement | ours | peer |", "|---|---:|---:|"]
+    doc = _load("peers.json")
+    if doc and not doc.get("quick"):
+        for name, label in (("sasrec", "SASRec-ID"), ("multvae", "Mult-VAE")):  # the rest: docs/peers.md
+            if name in doc:
+                o, r = doc[name]["ours"], doc[name]["recbole"]
+                rows.append(f"| {label} on {doc['domain']}: s per training epoch / test N@10 | {o['epoch_s']:.2f} / "
+                            f"{o['test']['ndcg@10']:.4f} | {r['epoch_s']:.2f} / {r['test']['ndcg@10']:.4f} (RecBole) |")
+        rows.append(f"| SASRec-ID: full evaluation pass s / peak MB | {doc['sasrec']['ours']['eval_s']:.2f} / "
+                    f"{doc['sasrec']['ours']['peak_rss_mb']:,.0f} | {doc['sasrec']['recbole']['eval_s']:.2f} / "
+                    f"{doc['sasrec']['recbole']['peak_rss_mb']:,.0f} (RecBole) |")
+        peers_cpu = doc["machine"]["cpu"]
+    else:
+        rows.append("| RecBole beside ours | – | not measured yet: `make results/peers.json` |")
+        peers_cpu = None
     data = _load("bench_finetune.json")
-    if data is None:
-        return _missing("bench_finetune.json", "results/bench_finetune.json")
-    (peer, label), pre = _peer_sasrec(), data["pretrain_seq_per_s"]
-    rows = [f"| measurement (Scientific, hidden 300) | ours | {label} |",
-            "|---|---:|---:|",
-            f"| fine-tune epoch, s | {data['epoch_s']:.1f} | {peer.get('epoch_s', '–')} |",
-            f"| full evaluation pass, s | {data['eval_s']:.2f} | {peer.get('eval_s', '–')} |",
-            f"| peak resident memory, MB | {data['peak_rss_mb']:,.0f} | {peer.get('peak_rss_mb', '–')} |",
-            f"| pre-training, windows/s on 1 / 2 processes | {pre['1']:,.0f} / {pre['2']:,.0f} | – |"]
+    if data:
+        pre = data["pretrain_seq_per_s"]
+        rows += [f"| VQ-Rec fine-tune epoch s / evaluation s / peak MB (Scientific) | {data['epoch_s']:.1f} / "
+                 f"{data['eval_s']:.2f} / {data['peak_rss_mb']:,.0f} | – |",
+                 f"| VQ-Rec pre-training, windows/s on 1 / 2 processes | {pre['1']:,.0f} / {pre['2']:,.0f} | – |"]
     enc = _load("bench_encode.json")
     if enc:
-        rows.append(f"| item-text encoding, items/s (`results/bench_encode.json`) | {enc['ours_items_per_s']:.1f} "
+        rows.append(f"| item-text encoding, items/s | {enc['ours_items_per_s']:.1f} "
                     f"| {enc['sentence_transformers_items_per_s']:.1f} (SentenceTransformer.encode) |")
-    m = data.get("machine")
-    if m:
-        rows += ["", f"Measured on: {m['cpu']}, {m['cores']} cores."]
-    return "\n".join(rows)
+    where = []
+    if peers_cpu:
+        where.append(f"RecBole rows: `results/peers.json`, {peers_cpu}, {doc['machine']['cores']} cores")
+    for name, d in (("bench_finetune.json", data), ("bench_encode.json", enc)):
+        m = (d or {}).get("machine")
+        if m:
+            where.append(f"`results/{name}`: {m['cpu']}, {m['cores']} cores")
+    return "\n".join(rows + (["", "Measured on: " + "; ".join(where) + "."] if where else []))
 
 
 def headline_generation_table() -> str:
@@ -441,7 +550,10 @@ TABLES: dict[str, Callable[[], str]] = {
     "scientific": scientific_table,
     "scientific_published": scientific_published_table,
     "baselines": baselines_table,
+    "transfer": transfer_table,
+    "headline_transfer": headline_transfer_table,
     "bench_finetune": bench_finetune_table,
+    "peers": peers_table,
     "bench_metrics": bench_metrics_table,
     "rsvqae": rsvqae_table,
     "sampling_sweep": sampling_sweep_table,

@@ -16,5 +16,5 @@ $(REPORTS)/%-baselines/summary.json: $$(foreach r,$$(BASELINES_RUNS.$$*),$(ART)/
 	$(RUN) textcode report --config $(ART)/$*/config/report.json $(foreach r,$(BASELINES_RUNS.$*),--eval $(r)=$(ART)/$*/eval/$(r)) \
 	  --reference $(BASELINES_REFERENCE) --out $(@D)
 
-results/baselines.json: $(foreach d,$(BASELINES_DOMAINS),$(REPORTS)/$(d)-baselines/summary.json) $(DEPS.collect-baselines) | $(INSTALLED)
-	$(RUN) experiments collect-baselines $(foreach d,$(BASELINES_DOMAINS),--report $(d)=$(REPORTS)/$(d)-baselines) --out $@
+results/baselines.json: $(foreach d,$(BASELINES_DOMAINS),$(REPORTS)/$(d)-baselines/summary.json) $(DEPS.collect-reports) | $(INSTALLED)
+	$(RUN) experiments collect-reports --set baselines $(foreach d,$(BASELINES_DOMAINS),--report $(d)=$(REPORTS)/$(d)-baselines) --out $@

@@ -1,15 +1,17 @@
 # Your own category: one domain YAML (configs/domains/<name>.yaml), one command.
 #
 #   make transfer DOMAIN=<name>    prepare -> encode -> codes -> every run of TRANSFER_RUNS (the shipped or
-#                                  named pre-trained model, from-scratch codes, SASRec-ID, text-only, EASE,
-#                                  popularity) -> evaluate (both protocols, CIs) -> report -> serving export
+#                                  named pre-trained model fine-tuned and as it is (zero-shot), from-scratch
+#                                  codes, SASRec-ID, text-only, EASE, popularity) -> evaluate (both protocols,
+#                                  CIs) -> report -> serving export
+#   make -j2 OMP_NUM_THREADS=1 results/transfer.json   the same chain on TRANSFER_DOMAINS, collected
 #   make transfer ... TRANSFER_JOBS=1   one stage at a time (default 2, each with half the cores)
 #
 # Output: $(REPORTS)/<name>/ (report.md, metrics.png, summary.json: run -> test metrics and wall seconds) and
 # $(ART)/<name>/serving/ (`textcode recommend`). Nothing here names a domain: every configs/domains/*.yaml
 # has these targets.
 
-TRANSFER_RUNS ?= vqrec_pretrained vqrec_scratch sasrec_id text_only ease popularity
+TRANSFER_RUNS ?= vqrec_pretrained vqrec_zero_shot vqrec_scratch sasrec_id text_only ease popularity
 # the run the others are tested against in the report
 TRANSFER_REFERENCE ?= vqrec_pretrained
 
@@ -39,6 +41,14 @@ transfer: | $(INSTALLED)
 	@$(MAKE) --no-print-directory -o $(INSTALLED) -j$(TRANSFER_JOBS) OMP_NUM_THREADS=$(shell echo $$(( $(CORES) / $(TRANSFER_JOBS) > 0 ? $(CORES) / $(TRANSFER_JOBS) : 1 ))) \
 	  $(REPORTS)/$(DOMAIN)/summary.json $(ART)/$(DOMAIN)/serving/manifest.json
 	@$(call TRANSFER_SHOW,$(DOMAIN))
+
+# Transfer beyond one category (results/transfer.json, docs/results/vqrec.md): Scientific, outside the shipped
+# model's corpus, and two of the corpus' own domains, each fine-tuned from the pre-training that left it out (its
+# domain YAML names that run as finetune.pretrained; the fine-tune refuses a model pre-trained on its target).
+# Long on 2 cores: encoding the corpus, two pre-trainings, and the fine-tunes of 50k-user domains.
+TRANSFER_DOMAINS ?= Scientific amazon2014-beauty amazon2018-game
+results/transfer.json: $(foreach d,$(TRANSFER_DOMAINS),$(REPORTS)/$(d)/summary.json) $(DEPS.collect-reports) | $(INSTALLED)
+	$(RUN) experiments collect-reports --set transfer $(foreach d,$(TRANSFER_DOMAINS),--report $(d)=$(REPORTS)/$(d)) --out $@
 
 # the demo is the same chain on the embedded Scientific sample (its pre-trained model: pre-training run `demo`)
 DEMO_TARGETS += $(REPORTS)/demo-scientific/summary.json $(ART)/demo-scientific/serving/manifest.json

@@ -3,6 +3,7 @@ loads strictly and fine-tunes; `finetune.pretrained` names a pre-training run or
 folder that is not the one named is refused."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -76,3 +77,43 @@ def test_finetune_pretrained_names_a_run_or_a_shipped_model(tmp_path):
             pretrained.folder(name, configs)
     with pytest.raises(ConfigError, match=r"'nope' is neither a pre-training run \(mine"):
         pretrained.folder("nope", configs)
+
+
+def test_a_model_is_never_fine_tuned_on_a_domain_of_its_own_corpus(shipped, tmp_path):
+    corpus = pretrained.corpus(shipped)
+    assert "amazon2014-beauty" in corpus and "Scientific" not in corpus
+    pretrained.check_held_out(shipped, shipped.name, "Scientific")
+    with pytest.raises(ConfigError, match="pre-trained on 'amazon2014-beauty' itself"):
+        pretrained.check_held_out(shipped, shipped.name, "amazon2014-beauty")
+    # a pre-training run's corpus is its config's pretrain.domains: the leave-one-domain-out runs leave theirs out
+    run = tmp_path / "without_amazon2014-beauty"
+    run.mkdir()
+    (run / artifacts.MANIFEST).write_text(json.dumps({"stage": "pretrain", "config": {
+        "run": run.name, "pretrain": {"domains": [d for d in corpus if d != "amazon2014-beauty"]}}}))
+    pretrained.check_held_out(run, run.name, "amazon2014-beauty")
+    with pytest.raises(ConfigError, match="'amazon2018-game' itself"):
+        pretrained.check_held_out(run, run.name, "amazon2018-game")
+
+
+def test_zero_shot_is_the_pretrained_model_untouched_on_the_domains_own_codes(shipped):
+    from textcode.data.windows import cut_from_end
+    from textcode.rec.finetune import run
+    from textcode.runtime import distributed as dist
+    from textcode.training.config import TrainConfig
+
+    meta = model_folder.load_meta(shipped)
+    tensors, _ = artifacts.load_tensors(shipped / model_folder.WEIGHTS)
+    cfg = SASRecConfig(**meta["config"]["model"])
+    codes = np.random.default_rng(0).integers(0, 256, (40, 32))
+    ft = FinetuneConfig(pretrained=shipped.name, permutation=False, zero_shot=True)
+    model = build_model(cfg, ft, 40, DomainInputs(codes=codes, n_codes=256), (meta["config"], tensors))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    windows = cut_from_end(np.array([0, 4, 8]), np.array([1, 2, 3, 4, 5, 6, 7, 8]), cfg.max_len)
+    # an override of the fine-tunes' epochs does not make it train
+    summary = run(model, windows, None, ft, TrainConfig(epochs=3), dist.Dist(), None, seed=0)
+    assert summary["epochs"] == 0 and summary["stopped"] == "zero_shot" and summary["trainable_parameters"] == 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    for wrong in ({"permutation": True}, {"init": "scratch"}):
+        with pytest.raises(ConfigError, match="zero_shot .* needs finetune.init: pretrained"):
+            run(model, windows, None, FinetuneConfig(**{**dataclasses.asdict(ft), **wrong}), TrainConfig(), dist.Dist(),
+                None, seed=0)

@@ -114,13 +114,29 @@ def test_report_tables_chart_and_results_json(art, tmp_path):
     assert summary["ease"]["train_wall_s"] == model_summary["train_wall_s"]
     assert summary["ease"]["peak_rss_mb"] == manifest["peak_rss_mb"] > 50  # a Python process with numpy
     assert summary["ease"]["cpu"] == manifest["environment"]["machine"]["cpu"]
-    # results/baselines.json is these summaries per domain
-    from experiments.commands import collect_baselines
-    out = tmp_path / "baselines.json"
-    assert collect_baselines.main(["--report", f"demo={tmp_path / 'report'}", "--out", str(out)]) == 0
-    collected = artifacts.read_json(out)
-    assert list(collected) == ["demo"] and list(collected["demo"]) == ["pop", "ease"]
-    assert collected["demo"]["ease"] == {k: summary["ease"][k] for k in collect_baselines.KEYS}
+    # each run but the reference carries its paired test against the reference, in both protocols
+    assert "paired" not in summary["pop"]
+    paired = summary["ease"]["paired"]
+    assert paired["reference"] == "pop" and set(paired) == {"reference", "test", "test_history_removed"}
+    for key in ("test", "test_history_removed"):
+        assert set(paired[key]) == HEADLINE
+        for m, c in paired[key].items():
+            assert c["diff"] == pytest.approx(summary["ease"][key][m] - summary["pop"][key][m], abs=1e-9)
+            assert 0 < c["p"] <= 1 and c["ci95"][0] <= c["diff"] <= c["ci95"][1]
+    # results/baselines.json and results/transfer.json are these summaries per domain
+    from experiments.commands import collect_reports
+    for which in ("baselines", "transfer"):
+        out = tmp_path / f"{which}.json"
+        assert collect_reports.main(["--report", f"demo={tmp_path / 'report'}", "--set", which, "--out", str(out)]) == 0
+        collected = artifacts.read_json(out)
+        assert list(collected) == ["demo"] and list(collected["demo"]) == ["pop", "ease"]
+        assert collected["demo"]["ease"] == {k: summary["ease"][k] for k in collect_reports.KEYS[which]}
+    # the reference has no paired row; any other run without one is a report made before they were recorded
+    assert "paired" not in collected["demo"]["pop"]
+    del summary["ease"]["paired"]
+    artifacts.write_json(tmp_path / "old-report/summary.json", summary)
+    with pytest.raises(artifacts.ArtifactError, match="lacks paired"):
+        collect_reports.collect({"demo": tmp_path / "old-report"}, collect_reports.KEYS["transfer"])
 
 
 def test_the_report_says_what_a_stage_flagged(art, tmp_path):

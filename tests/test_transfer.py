@@ -22,7 +22,7 @@ from textcode.rec import pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "transfer"
-RUNS = ["vqrec_pretrained", "vqrec_scratch", "sasrec_id", "text_only", "ease", "popularity"]
+RUNS = ["vqrec_pretrained", "vqrec_zero_shot", "vqrec_scratch", "sasrec_id", "text_only", "ease", "popularity"]
 METRICS = {"recall@10", "ndcg@10", "recall@50", "ndcg@50"}
 
 DOMAINS = {

@@ -25,7 +25,7 @@ from textcode.rec.config import FinetuneConfig, SASRecConfig
 from textcode.rec.finetune import build_model, item_embedding_kind, run
 from textcode.rec.item_embedding import DomainInputs
 from textcode.rec.pretrained import check as check_pretrained
-from textcode.rec.pretrained import check_encoder
+from textcode.rec.pretrained import check_encoder, check_held_out
 from textcode.runtime import distributed as dist
 from textcode.runtime.seeding import seed_everything
 from textcode.training.config import TrainConfig
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if ft.init == "pretrained":
         inputs["pretrained"] = common.input_path(args, "pretrained", "for finetune.init: pretrained")
         check_pretrained(inputs["pretrained"], ft.pretrained)
+        check_held_out(inputs["pretrained"], ft.pretrained, domain.name)
         if "text" in inputs:  # a transferred text projection only fits vectors of its own encoder
             check_encoder(inputs["pretrained"], inputs["text"])
         meta = model_folder.load_meta(inputs["pretrained"])

@@ -2,7 +2,8 @@
 
 Writes `report.md` (tables per protocol with 95% CIs, published reference rows, paired-bootstrap
 significance against `--reference`), `metrics.png` (test metrics with CI error bars), `summary.json`
-(run -> test metrics in both protocols and wall seconds, textcode.eval.report.run_summary), and with
+(run -> test metrics in both protocols, wall seconds and the paired test against the reference,
+textcode.eval.report.run_summary), and with
 `--results <json>` the headline JSON (history_kept means and CIs, cost, history_removed test).
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     with artifacts.OutputFolder(args.out, "report", {**cfg, "runs": dict(pairs), "reference": args.reference}, inputs) as out:
         out.path("report.md").write_text(markdown(runs, sig, args.reference, report_cfg.n_boot, published), encoding="utf-8")
         bar_chart(runs, out.path("metrics.png"))
-        artifacts.write_json(out.path("summary.json"), run_summary(runs))
+        artifacts.write_json(out.path("summary.json"), run_summary(runs, sig, args.reference))
         out.summary.update(domain=runs[0].domain, runs=[r.name for r in runs], reference=args.reference)
     if args.results:
         artifacts.write_json(args.results, headline(runs))

@@ -1,7 +1,7 @@
 """Command `transfer`: the whole chain for one domain, as `make transfer DOMAIN=<name>` does it.
 
-prepare -> encode -> codes -> the runs of TRANSFER_RUNS (the shipped or named pre-trained model, codes from
-scratch, SASRec-ID, text-only, EASE, popularity) -> evaluate (both protocols, CIs) -> report -> serving
+prepare -> encode -> codes -> the runs of TRANSFER_RUNS (the shipped or named pre-trained model, fine-tuned and
+zero-shot; codes from scratch, SASRec-ID, text-only, EASE, popularity) -> evaluate (both protocols, CIs) -> report -> serving
 export; ends with the runs x metrics table and the paths of the outputs. It runs make in the project
 folder (the one build graph: a rerun redoes only what changed, a killed run resumes), so it needs a
 checkout of the project, and GNU make.

@@ -18,6 +18,8 @@ from textcode.eval.evaluation import METRICS_FILE, per_user_file, users_file
 
 HEADLINE = ("recall@10", "ndcg@10", "recall@50", "ndcg@50", "mrr")
 LABELS = {"recall@10": "R@10", "ndcg@10": "N@10", "recall@50": "R@50", "ndcg@50": "N@50", "mrr": "MRR"}
+# a protocol's key in summary.json and the results files, beside "test" (history kept)
+_KEY = {"history_kept": "test", "history_removed": "test_history_removed"}
 PROTOCOL_TITLES = {
     "history_kept": "history kept (the published VQ-Rec protocol: history items stay rankable)",
     "history_removed": "history removed (the user's earlier items are excluded, except a repeated target)",
@@ -166,12 +168,20 @@ def headline(runs: Sequence[Run]) -> dict[str, Any]:
     return out
 
 
-def run_summary(runs: Sequence[Run]) -> dict[str, Any]:
+def run_summary(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+                reference: str | None = None) -> dict[str, Any]:
     """summary.json of a report: run -> test metrics in both protocols, with 95% intervals, and the run's cost
-    (`wall_s`: training, selection included, plus evaluation), what stopped it and what its stage flagged."""
+    (`wall_s`: training, selection included, plus evaluation), what stopped it and what its stage flagged; with
+    `sig` (significance()), each run but `reference` also gets `paired`: the run minus the reference per protocol
+    and metric (mean difference, its 95% interval, two-sided paired-bootstrap p)."""
     out = {}
     for run in runs:
         doc = run.metrics
+        paired = {}
+        if sig is not None and run.name != reference:
+            paired = {"paired": {"reference": reference, **{
+                _KEY[p]: {m: {"diff": c.diff, "ci95": list(c.ci), "p": c.p_value} for m, c in sig[p][run.name].items()}
+                for p in PROTOCOL_TITLES}}}
         out[run.name] = {
             "test": {m: doc["test"]["history_kept"][m] for m in HEADLINE},
             "test_history_removed": {m: doc["test"]["history_removed"][m] for m in HEADLINE},
@@ -184,6 +194,7 @@ def run_summary(runs: Sequence[Run]) -> dict[str, Any]:
             "epochs": run.epochs,
             "stopped": run.stopped,
             "notes": run.notes,
+            **paired,
         }
     return out
 

@@ -50,6 +50,10 @@ class FinetuneConfig:
     init: Literal["pretrained", "scratch"] = "pretrained"
     pretrained: str = "default"  # what init: pretrained starts from: a pre-training run (configs/runs/pretrain/) or a
                                  # model shipped under pretrained/ (textcode.rec.pretrained)
+    # the pre-trained model as it is on the domain's own codes (VQ-Rec's "w/o fine-tuning"): no permutation,
+    # no training; needs init: pretrained and permutation: false. A key of its own, not train.epochs=0, so
+    # that an override of the fine-tunes' epochs cannot turn it into a trained run.
+    zero_shot: bool = False
     permutation: bool = True  # learn a code permutation before training (needs init: pretrained)
     permutation_epochs: int = 5
     permutation_lr: float = 0.01

@@ -199,6 +199,14 @@ def run(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: FinetuneCo
 
     Wall times come from the training loop, which carries them across a kill and resume.
     """
+    if ft.zero_shot:
+        if ft.init != "pretrained" or ft.permutation:
+            raise ConfigError("finetune.zero_shot evaluates a pre-trained model untouched: it needs finetune.init: "
+                              f"pretrained and finetune.permutation: false (got init: {ft.init}, "
+                              f"permutation: {str(ft.permutation).lower()})")
+        log.info("zero-shot: the pre-trained model on the domain's own codes, no permutation and no training")
+        return {"epochs": 0, "best_epoch": 0, "best_valid_ndcg@10": None, "wall_s": 0.0, "train_wall_s": 0.0,
+                "stopped": "zero_shot", "history": [], "train_scope": "none", "trainable_parameters": 0}
     summary: dict = {}
     perm_s = 0.0
     if ft.permutation and ft.init == "pretrained":

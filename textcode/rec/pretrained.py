@@ -58,6 +58,24 @@ def check(path: str | Path, name: str) -> None:
                 f"in textcode/rec/pretrained.py ({pinned}); restore the folder from git (git checkout -- {path})")
 
 
+def corpus(path: str | Path) -> list[str]:
+    """The domains the pre-trained model at `path` (a pre-training run's folder or a shipped model) was trained on."""
+    manifest = artifacts.read_manifest(Path(path))
+    if manifest.get("stage") == "ship":
+        return list(manifest.get("summary", {}).get("corpus", {}))
+    return list(manifest.get("config", {}).get("pretrain", {}).get("domains", []))
+
+
+def check_held_out(path: str | Path, name: str, domain: str) -> None:
+    """Refuse to fine-tune the model `name` (at `path`) on a domain of its own pre-training corpus: a transfer
+    result must come from a model that never saw the target's sequences."""
+    if domain in corpus(path):
+        raise ConfigError(f"finetune.pretrained: {name!r} ({path}) was pre-trained on {domain!r} itself, so fine-tuning "
+                          f"it there measures no transfer; start from a pre-training run whose pretrain.domains leave "
+                          f"{domain!r} out (e.g. configs/runs/pretrain/without_*.yaml, named in the domain's YAML "
+                          "as finetune.pretrained) or train from scratch (finetune.init: scratch)")
+
+
 # the encode settings that decide what a text vector means (batch size, threads or precision do not)
 ENCODER_KEYS = ("model", "pooling")
 
