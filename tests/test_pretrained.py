@@ -93,6 +93,9 @@ def test_a_model_is_never_fine_tuned_on_a_domain_of_its_own_corpus(shipped, tmp_
     pretrained.check_held_out(run, run.name, "amazon2014-beauty")
     with pytest.raises(ConfigError, match="'amazon2018-game' itself"):
         pretrained.check_held_out(run, run.name, "amazon2018-game")
+    (run / artifacts.MANIFEST).write_text(json.dumps({"stage": "pretrain", "config": {"run": run.name}}))
+    with pytest.raises(artifacts.ArtifactError, match="no record of the pre-training corpus"):
+        pretrained.check_held_out(run, run.name, "amazon2018-game")
 
 
 def test_zero_shot_is_the_pretrained_model_untouched_on_the_domains_own_codes(shipped):

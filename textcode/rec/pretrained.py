@@ -61,9 +61,13 @@ def check(path: str | Path, name: str) -> None:
 def corpus(path: str | Path) -> list[str]:
     """The domains the pre-trained model at `path` (a pre-training run's folder or a shipped model) was trained on."""
     manifest = artifacts.read_manifest(Path(path))
-    if manifest.get("stage") == "ship":
-        return list(manifest.get("summary", {}).get("corpus", {}))
-    return list(manifest.get("config", {}).get("pretrain", {}).get("domains", []))
+    try:
+        if manifest.get("stage") == "ship":
+            return list(manifest["summary"]["corpus"])
+        return list(manifest["config"]["pretrain"]["domains"])
+    except KeyError as exc:
+        raise artifacts.ArtifactError(f"{Path(path) / artifacts.MANIFEST}: no record of the pre-training corpus "
+                                      f"({exc.args[0]!r} missing); a model folder of textcode pretrain or ship has one") from None
 
 
 def check_held_out(path: str | Path, name: str, domain: str) -> None:
