@@ -117,6 +117,15 @@ def _p_cell(row: dict, protocol: str, metric: str) -> str:
     return "" if c is None else f"{c['diff']:+.4f} (p {c['p']:.3f})"
 
 
+def _metric_cells(r: dict) -> list[str]:
+    """A results row's test cells: R@10 and N@10 with their 95% intervals, R@50, N@50 (history kept), then R@10 and
+    N@10 with history removed."""
+    ci = r["ci95"]["history_kept"]
+    kept = [f"{r['test'][m]:.4f} [{ci[m][0]:.4f}, {ci[m][1]:.4f}]" if m in ("recall@10", "ndcg@10")
+            else f"{r['test'][m]:.4f}" for m in METRICS[:4]]
+    return kept + [f"{r['test_history_removed'][m]:.4f}" for m in ("recall@10", "ndcg@10")]
+
+
 def baselines_table() -> str:
     """results/baselines.json: per domain, each model's test metrics in both protocols, cost and stop reason."""
     data = _load("baselines.json")
@@ -132,11 +141,8 @@ def baselines_table() -> str:
                 "| vs reference N@10 |",
                 "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
         for name, r in models.items():
-            kept = [f"{r['test'][m]:.4f} [{r['ci95']['history_kept'][m][0]:.4f}, {r['ci95']['history_kept'][m][1]:.4f}]"
-                    if m in ("recall@10", "ndcg@10") else f"{r['test'][m]:.4f}" for m in METRICS[:4]]
-            removed = [f"{r['test_history_removed'][m]:.4f}" for m in ("recall@10", "ndcg@10")]
             peak = "" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:,.0f}"
-            out.append(f"| {name} | " + " | ".join(kept + removed) + f" | {r['train_wall_s']:.0f} | {r['epochs']} | "
+            out.append(f"| {name} | " + " | ".join(_metric_cells(r)) + f" | {r['train_wall_s']:.0f} | {r['epochs']} | "
                        f"{r['stopped'] or '-'} | {peak} | {_p_cell(r, 'test', 'ndcg@10')} |")
         out.append("")
     return "\n".join(out).rstrip()
@@ -157,11 +163,7 @@ def transfer_table() -> str:
                 "| vs reference N@10 | removed: N@10 |",
                 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         for name, r in runs.items():
-            ci = r["ci95"]["history_kept"]
-            kept = [f"{r['test'][m]:.4f} [{ci[m][0]:.4f}, {ci[m][1]:.4f}]" if m in ("recall@10", "ndcg@10")
-                    else f"{r['test'][m]:.4f}" for m in METRICS[:4]]
-            removed = [f"{r['test_history_removed'][m]:.4f}" for m in ("recall@10", "ndcg@10")]
-            out.append(f"| {name} | " + " | ".join(kept + removed) + f" | {r['valid_ndcg@10']:.4f} | {r['epochs']} | "
+            out.append(f"| {name} | " + " | ".join(_metric_cells(r)) + f" | {r['valid_ndcg@10']:.4f} | {r['epochs']} | "
                        f"{r['wall_s']:.0f} | {_p_cell(r, 'test', 'ndcg@10')} | {_p_cell(r, 'test_history_removed', 'ndcg@10')} |")
         out.append("")
     return "\n".join(out).rstrip()
