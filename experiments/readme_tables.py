@@ -126,6 +126,13 @@ def _metric_cells(r: dict) -> list[str]:
     return kept + [f"{r['test_history_removed'][m]:.4f}" for m in ("recall@10", "ndcg@10")]
 
 
+def _trained_on(rows: dict) -> tuple[str, str | None]:
+    """(the CPUs that trained a domain's rows, the run their `paired` tests compare against, None without any)."""
+    cpus = sorted({r["cpu"] for r in rows.values() if r.get("cpu")})
+    reference = next((r["paired"]["reference"] for r in rows.values() if "paired" in r), None)
+    return ", ".join(cpus) or "an unrecorded CPU", reference
+
+
 def baselines_table() -> str:
     """results/baselines.json: per domain, each model's test metrics in both protocols, cost and stop reason."""
     data = _load("baselines.json")
@@ -133,10 +140,9 @@ def baselines_table() -> str:
         return _missing("baselines.json", "results/baselines.json")
     out = []
     for domain, models in data.items():
-        cpus = sorted({r["cpu"] for r in models.values() if r.get("cpu")})
-        reference = next((r["paired"]["reference"] for r in models.values() if "paired" in r), "the reference")
-        out += [f"**{domain}** (test; history kept, then removed; trained on {', '.join(cpus) or 'an unrecorded CPU'}; "
-                f"the last column: the model minus `{reference}`, paired bootstrap):", "",
+        cpus, reference = _trained_on(models)
+        out += [f"**{domain}** (test; history kept, then removed; trained on {cpus}; "
+                f"the last column: the model minus `{reference or 'the reference'}`, paired bootstrap):", "",
                 "| model | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | train s | epochs | stopped | peak MB "
                 "| vs reference N@10 |",
                 "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
@@ -156,9 +162,9 @@ def transfer_table() -> str:
         return _missing("transfer.json", "-j2 OMP_NUM_THREADS=1 results/transfer.json")
     out = []
     for domain, runs in data.items():
-        cpus = sorted({r["cpu"] for r in runs.values() if r.get("cpu")})
-        out += [f"**{domain}** (test; trained on {', '.join(cpus) or 'an unrecorded CPU'}; the last two columns: the run "
-                f"minus `{TRANSFER_REFERENCE}`, paired bootstrap):", "",
+        cpus, reference = _trained_on(runs)
+        out += [f"**{domain}** (test; trained on {cpus}; the last two columns: the run "
+                f"minus `{reference or TRANSFER_REFERENCE}`, paired bootstrap):", "",
                 "| run | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | valid N@10 | epochs | s "
                 "| vs reference N@10 | removed: N@10 |",
                 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -216,13 +222,15 @@ def peers_table() -> str:
     for name in models:
         o, r = doc[name]["ours"], doc[name]["recbole"]
 
-        def n10(e: dict) -> str:
-            lo, hi = e["test"]["ci95"]["ndcg@10"]
-            return f"{e['test']['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}]"
+        def n10(e: dict, protocol: str = "test") -> str:
+            lo, hi = e[protocol]["ci95"]["ndcg@10"]
+            return f"{e[protocol]['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}]"
+
         def ok(protocol: str) -> str:
             return "yes" if o[protocol]["ndcg@10"] >= r[protocol]["ci95"]["ndcg@10"][0] else "**no**"
-        rows.append(f"| {name} | {n10(o)} | {n10(r)} | {ok('test')} | {n10({'test': o['test_history_removed']})} | "
-                    f"{n10({'test': r['test_history_removed']})} | {ok('test_history_removed')} | {o['epochs']} / {r['epochs']} | "
+        removed = "test_history_removed"
+        rows.append(f"| {name} | {n10(o)} | {n10(r)} | {ok('test')} | {n10(o, removed)} | {n10(r, removed)} | "
+                    f"{ok(removed)} | {o['epochs']} / {r['epochs']} | "
                     f"{o['epoch_s']:.2f} / {r['epoch_s']:.2f} ({r['epoch_s'] / o['epoch_s']:.1f}x) | "
                     f"{o['eval_s']:.2f} / {r['eval_s']:.2f} | {o['peak_rss_mb']:,.0f} / {r['peak_rss_mb']:,.0f} |")
     m = doc.get("machine", {})
