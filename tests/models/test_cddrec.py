@@ -3,6 +3,8 @@ scores exactly as the fitted tensors, its scores are deterministic, history item
 killed fit resumes from its checkpoints to the uninterrupted result."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -168,3 +170,30 @@ def test_checkpoint_every_is_a_setting_of_its_own():
     assert cddrec.Config().checkpoint_every == 100
     with pytest.raises(ConfigError, match="checkpoint_every"):
         cddrec.check(cddrec.Config(checkpoint_every=-1))
+
+
+def test_sampled_steps_estimate_eq16_without_bias():
+    """Each step's expected weight over the draws is Eq. 16's 1/(t+1), so the sampled loss's expectation is the
+    loss over all steps; with sampled_steps 0 every step is trained at exactly that weight."""
+    cfg = cddrec.Config(steps=6)
+    steps, weights = cddrec.step_weights(cfg)
+    exact = 1.0 / np.arange(1, 7)
+    np.testing.assert_array_equal(steps.numpy(), np.arange(6))
+    np.testing.assert_allclose(weights.numpy(), exact, rtol=1e-6)
+    torch.manual_seed(0)
+    total, draws = np.zeros(6), 20000
+    for _ in range(draws):
+        steps, weights = cddrec.step_weights(dataclasses.replace(cfg, sampled_steps=2))
+        assert len(steps) <= 2 and len(np.unique(steps.numpy())) == len(steps)
+        total[steps.numpy()] += weights.numpy()
+    np.testing.assert_allclose(total / draws, exact, rtol=0.03)
+    with pytest.raises(ConfigError, match="sampled_steps"):
+        cddrec.check(cddrec.Config(sampled_steps=-1))
+
+
+def test_a_fit_on_sampled_steps_learns_the_next_item(successor):
+    cfg, fitted = fit_tiny(successor, sampled_steps=1)
+    scores = scores_of(successor, in_memory(cfg, fitted))
+    targets = successor.test.targets
+    ranks = (scores > scores[np.arange(len(targets)), targets][:, None]).sum(1)
+    assert ranks.mean() < 2.5 and (ranks < 5).mean() >= 0.8, ranks  # chance: mean rank 11.5, top-5 21%

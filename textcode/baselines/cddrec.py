@@ -44,6 +44,8 @@ Choices where the paper is silent, or that differ from the code (docs/baselines.
   same step (the paper's q(x'_t | x'_0); the code uses the clean negative). One negative per position, uniform
   over the items other than that position's target (the code excludes the user's whole sequence, its
   validation and test items included).
+- Sampled steps (`sampled_steps` k > 0): each batch trains k steps drawn by Eq. 16's weights, each weighted so that
+  the loss is an unbiased estimate of Eq. 16 (`step_weights`); the cost of a batch falls about T / k times.
 - Noise of the decoder's sample: sqrt(beta_t) (Eq. 10); the code uses the DDPM posterior variance, about the same.
 - Contrastive losses. Eq. 14/15 with cosine similarity and temperature tau, anchors the decoder's samples, over
   every target position of the batch (in-view) and over the batch's sequences (cross-view). A pair whose two
@@ -112,6 +114,7 @@ class Config:
     decoder_query: Literal["state", "step"] = "state"  # the decoder's query: e_t + e_s[p] or e_t alone (module doc)
     max_len: int = 20  # items a training window reads and a scored history keeps (the code's max_seq_length)
     steps: int = 20  # diffusion steps T (the code's)
+    sampled_steps: int = 0  # steps trained per batch, drawn by weight 1/(t+1) (0: all T, Eq. 16 exactly; module doc)
     beta_start: float = 1e-4  # beta of the first step (the code's beta_1)
     beta_end: float = 0.002  # beta of the last step, linear in between (the code's beta_T)
     cl_weight: float = 0.3  # lambda on the in-view and cross-view contrastive losses (the code's 0.3; 0: none)
@@ -133,7 +136,7 @@ class Config:
 def check(cfg: Config) -> None:
     check_positive(cfg, ("hidden", "n_layers", "n_heads", "ffn", "max_len", "steps", "beta_start", "beta_end",
                          "cl_temperature"),
-                   ("dropout", "cl_weight", "weight_decay", "checkpoint_every"))
+                   ("dropout", "cl_weight", "weight_decay", "checkpoint_every", "sampled_steps"))
     for name, known in (("decoder_query", ("state", "step")), ("score", ("cosine", "dot"))):
         if getattr(cfg, name) not in known:
             raise ConfigError(f"baseline.{name} must be one of {', '.join(known)}, got {getattr(cfg, name)!r}")
@@ -282,8 +285,22 @@ def info_nce(anchors: torch.Tensor, positives: torch.Tensor, same: torch.Tensor,
     return (torch.logsumexp(torch.cat([ap, aa], dim=-1), dim=-1) - ap.diagonal(dim1=1, dim2=2)).mean(1)
 
 
+def step_weights(cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
+    """The steps a batch trains and each one's weight in the loss: all T steps weighted 1/(t+1) (Eq. 16), or, with
+    `sampled_steps` k, k draws (with replacement, torch's generator) of step t with probability w_t / W, w_t =
+    1/(t+1), each drawn step weighted W / k times its count: an unbiased estimate of Eq. 16's sum over the steps
+    (importance sampling by the sum's own weights) -> (S,) distinct steps, (S,) weights."""
+    w = 1.0 / torch.arange(1, cfg.steps + 1, dtype=torch.float64)
+    if not cfg.sampled_steps:
+        return torch.arange(cfg.steps), w.float()
+    draws = torch.multinomial(w, cfg.sampled_steps, replacement=True)
+    steps, counts = torch.unique(draws, return_counts=True)
+    return steps, (w.sum() / cfg.sampled_steps * counts).float()
+
+
 class Objective(nn.Module):
-    """Eq. 16: every diffusion step's cross-divergence and contrastive losses, weighted 1/(t+1)."""
+    """Eq. 16: the diffusion steps' cross-divergence and contrastive losses, weighted 1/(t+1) (every step, or an
+    unbiased sample of them: `step_weights`)."""
 
     def __init__(self, net: CDDRecNet, cfg: Config):
         super().__init__()
@@ -293,32 +310,32 @@ class Objective(nn.Module):
         net, cfg = self.net, self.cfg
         device = batch.inputs.device
         B, L = batch.inputs.shape
-        steps = torch.arange(cfg.steps, device=device)
-        beta = net.betas[:, None, None]  # (T, 1, 1)
-        abar = net.alphas_bar[:, None, None]
+        steps, weights = (x.to(device) for x in step_weights(cfg))  # (S,), (S,)
+        beta = net.betas[steps][:, None, None]  # (S, 1, 1)
+        abar = net.alphas_bar[steps][:, None, None]
         e_s = net.encoder(batch.inputs)  # (B, L, H)
         causal = torch.ones(L, L, dtype=torch.bool, device=device).tril().expand(B, L, L)  # p reads e_s[0..p]
-        mu = net.decoder(e_s, steps, torch.arange(L, device=device).expand(B, L), causal)  # (B, T, L, H)
+        mu = net.decoder(e_s, steps, torch.arange(L, device=device).expand(B, L), causal)  # (B, S, L, H)
         x_hat_all = mu + beta.sqrt() * torch.randn_like(mu)  # Eq. 10
-        x_hat = x_hat_all.transpose(0, 1)[:, batch.mask]  # (T, N, H): the target positions
+        x_hat = x_hat_all.transpose(0, 1)[:, batch.mask]  # (S, N, H): the target positions
         table = net.encoder.items.table.weight
         targets = batch.targets[batch.mask]  # (N,)
         x_0, neg_0 = table[targets], table[batch.negatives[batch.mask]]  # (N, H)
-        x_t = abar.sqrt() * x_0 + (1 - abar).sqrt() * torch.randn_like(x_hat)  # Eq. 11, (T, N, H)
+        x_t = abar.sqrt() * x_0 + (1 - abar).sqrt() * torch.randn_like(x_hat)  # Eq. 11, (S, N, H)
         neg_t = abar.sqrt() * neg_0 + (1 - abar).sqrt() * torch.randn_like(x_hat)
-        pos, neg = (x_hat * x_t).sum(-1), (x_hat * neg_t).sum(-1)  # (T, N)
-        per_step = (F.softplus(-pos) + F.softplus(neg)).mean(1)  # L_cd^t, (T,)
+        pos, neg = (x_hat * x_t).sum(-1), (x_hat * neg_t).sum(-1)  # (S, N)
+        per_step = (F.softplus(-pos) + F.softplus(neg)).mean(1)  # L_cd^t, (S,)
         if cfg.cl_weight:
             l_in = info_nce(x_hat, x_t, targets[:, None] == targets[None, :], cfg.cl_temperature)
             last = batch.mask.sum(1) - 1  # (B,): each window's last position
             rows = torch.arange(B, device=device)
-            anchor = x_hat_all[rows, :, last].transpose(0, 1)  # (T, B, H)
-            mu_aug = net.mean_last(batch.aug_inputs, batch.aug_lengths, steps).transpose(0, 1)  # (T, B, H)
+            anchor = x_hat_all[rows, :, last].transpose(0, 1)  # (S, B, H)
+            mu_aug = net.mean_last(batch.aug_inputs, batch.aug_lengths, steps).transpose(0, 1)  # (S, B, H)
             x_tilde = mu_aug + beta.sqrt() * torch.randn_like(mu_aug)
             final = batch.targets[rows, last]
             l_cross = info_nce(anchor, x_tilde, final[:, None] == final[None, :], cfg.cl_temperature)
             per_step = per_step + cfg.cl_weight * (l_in + l_cross)
-        loss = (per_step / (steps + 1).to(per_step.dtype)).sum()
+        loss = (per_step * weights.to(per_step.dtype)).sum()
         return loss, loss.detach()
 
 
