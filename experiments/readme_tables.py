@@ -133,25 +133,34 @@ def _trained_on(rows: dict) -> tuple[str, str | None]:
     return ", ".join(cpus) or "an unrecorded CPU", reference
 
 
+def _per_domain(data: dict, caption, header: str, align: str, row) -> str:
+    """One table per domain of a {domain: {row name: entry}} results file: `caption(cpus, reference)` above it,
+    `row(name, entry)` for each line."""
+    out = []
+    for domain, rows in data.items():
+        cpus, reference = _trained_on(rows)
+        out += [f"**{domain}** ({caption(cpus, reference)}):", "", header, align]
+        out += [row(name, r) for name, r in rows.items()]
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
 def baselines_table() -> str:
     """results/baselines.json: per domain, each model's test metrics in both protocols, cost and stop reason."""
     data = _load("baselines.json")
     if data is None:
         return _missing("baselines.json", "results/baselines.json")
-    out = []
-    for domain, models in data.items():
-        cpus, reference = _trained_on(models)
-        out += [f"**{domain}** (test; history kept, then removed; trained on {cpus}; "
-                f"the last column: the model minus `{reference or 'the reference'}`, paired bootstrap):", "",
-                "| model | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | train s | epochs | stopped | peak MB "
-                "| vs reference N@10 |",
-                "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
-        for name, r in models.items():
-            peak = "" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:,.0f}"
-            out.append(f"| {name} | " + " | ".join(_metric_cells(r)) + f" | {r['train_wall_s']:.0f} | {r['epochs']} | "
-                       f"{r['stopped'] or '-'} | {peak} | {_p_cell(r, 'test', 'ndcg@10')} |")
-        out.append("")
-    return "\n".join(out).rstrip()
+
+    def row(name: str, r: dict) -> str:
+        peak = "" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:,.0f}"
+        return (f"| {name} | " + " | ".join(_metric_cells(r)) + f" | {r['train_wall_s']:.0f} | {r['epochs']} | "
+                f"{r['stopped'] or '-'} | {peak} | {_p_cell(r, 'test', 'ndcg@10')} |")
+    return _per_domain(
+        data, lambda cpus, ref: f"test; history kept, then removed; trained on {cpus}; "
+                                f"the last column: the model minus `{ref or 'the reference'}`, paired bootstrap",
+        "| model | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | train s | epochs | stopped | peak MB "
+        "| vs reference N@10 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|", row)
 
 
 def transfer_table() -> str:
@@ -160,19 +169,17 @@ def transfer_table() -> str:
     data = _load("transfer.json")
     if data is None:
         return _missing("transfer.json", "-j2 OMP_NUM_THREADS=1 results/transfer.json")
-    out = []
-    for domain, runs in data.items():
-        cpus, reference = _trained_on(runs)
-        out += [f"**{domain}** (test; trained on {cpus}; the last two columns: the run "
-                f"minus `{reference or TRANSFER_REFERENCE}`, paired bootstrap):", "",
-                "| run | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | valid N@10 | epochs | s "
-                "| vs reference N@10 | removed: N@10 |",
-                "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
-        for name, r in runs.items():
-            out.append(f"| {name} | " + " | ".join(_metric_cells(r)) + f" | {r['valid_ndcg@10']:.4f} | {r['epochs']} | "
-                       f"{r['wall_s']:.0f} | {_p_cell(r, 'test', 'ndcg@10')} | {_p_cell(r, 'test_history_removed', 'ndcg@10')} |")
-        out.append("")
-    return "\n".join(out).rstrip()
+
+    def row(name: str, r: dict) -> str:
+        return (f"| {name} | " + " | ".join(_metric_cells(r)) + f" | {r['valid_ndcg@10']:.4f} | {r['epochs']} | "
+                f"{r['wall_s']:.0f} | {_p_cell(r, 'test', 'ndcg@10')} | "
+                f"{_p_cell(r, 'test_history_removed', 'ndcg@10')} |")
+    return _per_domain(
+        data, lambda cpus, ref: f"test; trained on {cpus}; the last two columns: the run "
+                                f"minus `{ref or TRANSFER_REFERENCE}`, paired bootstrap",
+        "| run | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | valid N@10 | epochs | s "
+        "| vs reference N@10 | removed: N@10 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|", row)
 
 
 def headline_transfer_table() -> str:
