@@ -3,8 +3,9 @@
 The multinomial likelihood needs every item's logit for every user, so any implementation computes, per epoch,
 the output layer's forward product and the two of its backward pass (the weight's gradient and the hidden layer's):
 3 x 2 x users x hidden x items floating-point operations. This times exactly those three products (fp32, torch's
-threads) at Scientific's shape, for Mult-VAE's hidden width (600) and Mult-DAE's (200), and prints one JSON line:
-a peer's epoch seconds over three more than this floor cannot be beaten 3x by anyone (docs/peers.md).
+threads) at Scientific's shape, for Mult-VAE's hidden width (600) and Mult-DAE's (200), and prints one JSON line.
+Where a peer's epoch seconds divided by three fall below this floor, no fp32 implementation can train 3x faster
+than the peer here (docs/peers.md).
 
     .venv/bin/python bench/output_layer_bound.py [--users 8442 --items 4385]
 """
