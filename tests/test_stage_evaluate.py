@@ -148,7 +148,7 @@ def test_the_report_says_what_a_stage_flagged(art, tmp_path):
     assert report_stage.main([*DOMAIN, "--eval", f"pop={art / 'eval/pop'}", "--eval", f"ease={tmp_path / 'eval/ease'}",
                               "--reference", "pop", "--set", "report.n_boot=20", "--out", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report/report.md").read_text()
-    assert f"| ease | – | l2=3 at the edge of the values tried (1..3) | `{tmp_path / 'models/ease'}` |" in text
+    assert f"| ease | history kept | – | l2=3 at the edge of the values tried (1..3) | `{tmp_path / 'models/ease'}` |" in text
     assert artifacts.read_json(tmp_path / "report/summary.json")["ease"]["notes"] == ["l2=3 at the edge of the values tried (1..3)"]
 
 

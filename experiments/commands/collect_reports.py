@@ -17,8 +17,8 @@ from textcode.core import artifacts
 
 log = logging.getLogger("collect-reports")
 KEYS = {
-    "baselines": ("test", "test_history_removed", "ci95", "train_wall_s", "epochs", "stopped", "peak_rss_mb", "cpu",
-                  "notes", "paired"),
+    "baselines": ("test", "test_history_removed", "ci95", "selection", "train_wall_s", "epochs", "stopped",
+                  "peak_rss_mb", "cpu", "notes", "paired"),
     "transfer": ("test", "test_history_removed", "ci95", "valid_ndcg@10", "wall_s", "epochs", "stopped", "cpu", "notes",
                  "paired"),
 }

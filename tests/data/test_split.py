@@ -60,3 +60,9 @@ def test_three_clicks_leave_one_training_click():
     assert split.valid.history(0).tolist() == [2] and split.valid.targets[0] == 0
     assert split.test.history(0).tolist() == [2, 0] and split.test.targets[0] == 1
     np.testing.assert_array_equal(split.train_offsets, [0, 1])
+
+
+def test_the_validation_set_carries_the_protocol_selection_scores():
+    domain, _ = toy()
+    assert leave_one_out(domain).valid.selection == "history_kept"
+    assert leave_one_out(domain, selection="history_removed").valid.selection == "history_removed"

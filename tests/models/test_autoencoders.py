@@ -414,6 +414,33 @@ def test_a_search_keeps_the_candidate_best_on_validation_and_records_every_one(t
         combinations({"search": {"hidden": []}})
 
 
+def test_selection_history_removed_selects_on_that_protocol_and_says_so(tmp_path):
+    """The top-level `selection` names the protocol whose validation NDCG@10 selects (here EASE's l2 curve, the
+    same code path as a search and early stopping); the manifest and the report say which it was."""
+    from textcode.baselines import ease
+    from textcode.commands import baseline
+    from textcode.data.domain import Domain
+    from textcode.eval.evaluation import evaluate
+
+    grid = [0.1, 10.0, 1000.0]
+    args = make_search(tmp_path, {"baseline": {"kind": "ease", "l2_grid": grid, "extend_at_edge": 0}})
+    assert baseline.main([*args, "--out", str(tmp_path / "kept")]) == 0
+    assert baseline.main([*args, "--set", "selection=history_removed", "--out", str(tmp_path / "removed")]) == 0
+    split = leave_one_out(Domain.load(tmp_path / "prepared"))
+    g = ease.gram(ease.binary_interactions(split.train_offsets, split.train_items, split.n_items))
+    curves = {p: json.loads((tmp_path / p / "validation.json").read_text()) for p in ("kept", "removed")}
+    for l2, kept, removed in zip(grid, curves["kept"], curves["removed"]):
+        means = evaluate(ease.EASE(ease.ease_weights(g, l2), l2), split.valid, ks=(10,)).means()
+        assert kept["valid_ndcg@10"] == pytest.approx(means["history_kept"]["ndcg@10"])
+        assert removed["valid_ndcg@10"] == pytest.approx(means["history_removed"]["ndcg@10"])
+    # the clusters' targets are never history items: removing history changes what selection sees
+    assert [c["valid_ndcg@10"] for c in curves["kept"]] != [c["valid_ndcg@10"] for c in curves["removed"]]
+    for folder, protocol in (("kept", "history_kept"), ("removed", "history_removed")):
+        assert artifacts.read_manifest(tmp_path / folder)["summary"]["selection"] == protocol
+    with pytest.raises(ConfigError, match="selection"):
+        baseline.main([*args, "--set", "selection=history", "--out", str(tmp_path / "bad")])
+
+
 class Killed(Exception):
     """Stands in for SIGKILL: raised inside the command, it leaves <out>.partial as a kill would."""
 

@@ -20,7 +20,7 @@ Choices where the paper is silent, or where it assumes explicit ratings:
   variant with f = sigmoid is refused. U-AutoRec scores h(x) directly.
 - Optimisation. The paper uses L-BFGS / RProp over the whole matrix; here Adam at a constant rate on
   minibatches of rows (the project's training loop), the objective divided by the number of rows (the same
-  minimiser), early stopping on validation NDCG@10 (history_kept). l2 is tuned by the paper over
+  minimiser), early stopping on validation NDCG@10 (the `selection` protocol). l2 is tuned by the paper over
   {0.001, 0.01, 0.1, 1, 100, 1000} with no single default; 1 is this module's choice: tune it per domain.
 - Initialisation (not given): Xavier-uniform weights, zero biases, from a generator derived from the seed.
 - V r is read from the row's nonzeros, not the dense r (training.sparse_linear: r is ~0.2% dense), in training,

@@ -22,7 +22,7 @@ Choices where the paper is silent:
 - Scores are the output pre-activations (f is monotone, so the ranking is the same).
 - Optimiser: Adam at 1e-3 on minibatches of users (the paper: AdaGrad), the objective divided by the number of
   users (the same minimiser; a batch regularises its own users' vectors, the shared weights by 1/U each step),
-  early stopping on validation NDCG@10 (history_kept).
+  early stopping on validation NDCG@10 (the `selection` protocol).
 - Initialisation: Xavier-uniform weights, zero biases, zero user vectors (a user starts with no offset), from a
   generator derived from the seed.
 - W x~ is read from the user's items, not the dense x (training.sparse_linear: x is ~0.2% dense); the corruption

@@ -61,8 +61,8 @@ Choices where the paper is silent, or that differ from the code (docs/baselines.
   each user's last 20). Scoring reads a history's last `max_len` items.
 - Dropout. One rate, 0.2, for the encoder (input, attention, hidden) and the decoder block (the code: 0.2 in its
   decoder layer and on the encoder's attention probabilities, 0 on the encoder's hidden states).
-- Selection on validation NDCG@10 (history_kept) with early stopping (`patience`), the project's loop; with a
-  work folder it checkpoints at every epoch end and every `checkpoint_every` steps (long epochs on a CPU lose at
+- Selection on validation NDCG@10 (the `selection` protocol) with early stopping (`patience`), the project's loop; with
+  a work folder it checkpoints at every epoch end and every `checkpoint_every` steps (long epochs on a CPU lose at
   most that many steps to a kill), and a rerun resumes (textcode/baselines/training.py, "Resuming"). The objective keeps
   no state of its own: its negatives and views come from a generator keyed by [seed, epoch, 1], its noise from
   torch's, which the checkpoint restores.

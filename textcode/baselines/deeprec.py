@@ -16,7 +16,7 @@ batch 128, unconstrained decoder). Choices where the paper is silent or assumes 
   are summed into one update (the project's loop takes one loss per step). The re-fed input y is detached:
   it is a new example, not a path for gradients.
 - Optimiser: Adam at 1e-3 (the paper: SGD with momentum 0.9 at 0.005); early stopping on validation NDCG@10
-  (history_kept), the epoch count an upper bound.
+  (the `selection` protocol), the epoch count an upper bound.
 - Initialisation: Xavier-uniform weights, zero biases (as the authors' code), from a generator derived from the seed.
 - The first layer reads a user's items, not the dense x (training.sparse_linear: x is ~0.2% dense); the re-fed y
   is dense, and goes through the same layer as a dense product.

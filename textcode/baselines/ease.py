@@ -109,7 +109,8 @@ class EASE:
 
 def select_and_fit(split: "LeaveOneOut", cfg: Config) -> tuple[EASE, list[dict[str, float]]]:
     """Fit EASE on the training sequences for each l2 of the grid; keep the best on validation NDCG@10
-    (history_kept, the published protocol). Returns (model, validation curve)."""
+    (in the protocol `split.valid.selection` names: history_kept by default, the published protocol). Returns
+    (model, validation curve)."""
     from textcode.eval.evaluation import evaluate
 
     if not cfg.l2_grid or min(cfg.l2_grid) <= 0:
@@ -126,7 +127,7 @@ def select_and_fit(split: "LeaveOneOut", cfg: Config) -> tuple[EASE, list[dict[s
         model = EASE(ease_weights(g, l2), l2)
         fit_s = time.perf_counter() - start
         result = evaluate(model, split.valid, ks=(10,), batch_size=cfg.batch_size)
-        means = result.means()["history_kept"]
+        means = result.means()[split.valid.selection]
         curve.append({"l2": float(l2), "valid_ndcg@10": means["ndcg@10"], "valid_recall@10": means["recall@10"],
                       "fit_s": round(fit_s, 3), "eval_s": round(result.wall_s, 3)})
         log.info("EASE l2=%g: valid NDCG@10 %.4f, R@10 %.4f (fit %.1fs)", l2, means["ndcg@10"], means["recall@10"], fit_s)

@@ -17,8 +17,8 @@ deviation 0.001 (truncated at two), the model of the best validation epoch kept;
 mean code mu (no sampling, no dropout).
 
 Choices where the paper is silent, or that differ from it here:
-- Selection on validation NDCG@10 (history_kept, the project's protocol; the paper: NDCG@100 on held-out users'
-  80/20 split) and early stopping after `patience` epochs without a better one.
+- Selection on validation NDCG@10 (the `selection` protocol, history kept by default; the paper: NDCG@100 on
+  held-out users' 80/20 split) and early stopping after `patience` epochs without a better one.
 - The anneal counter counts optimizer steps from the start of training, as the authors' code does. On a small
   domain (few users per epoch) beta stays far below beta_max within the epoch budget; the summary records the
   final beta. The cap is reached at update beta_max x total_anneal_steps: to reach it after N updates, set

@@ -28,8 +28,8 @@ Choices where the paper is silent, or that differ from its code:
   the GRU starting afresh in each; a step's next-k targets are the next items of the whole training sequence,
   past its window's end too. Scoring reads the last `max_len` items of a history. max_len = 200 is this
   module's choice (the paper keeps whole sequences of users with at most 1,000 items).
-- Selection on validation NDCG@10 (history_kept) with early stopping (`patience`), no gradient clipping (the
-  authors' code has it commented out).
+- Selection on validation NDCG@10 (the `selection` protocol) with early stopping (`patience`), no gradient
+  clipping (the authors' code has it commented out).
 - Initialisation as torch's defaults in the authors' code (item embeddings N(0, 1), the GRU uniform in
   +-1/sqrt(200), linear biases uniform in +-1/sqrt(fan in)) with Xavier-normal linear weights (their explicit
   init), from a generator derived from the seed.

@@ -199,7 +199,8 @@ def loop_config(cfg: Any):
 def run_loop(objective: nn.Module, cfg: Any, batches: Callable[[int], Any], scorer: Callable[[], Any],
              valid: "EvalSet", *, seed: int, device: str, desc: str, ckpt_dir: Path | None = None) -> "Result":
     """Train `objective` with the project's loop (textcode.training.loop.fit: Adam at a constant rate), validating
-    `scorer()` after every epoch on validation NDCG@10 (history_kept); the objective ends at its best epoch.
+    `scorer()` after every epoch on validation NDCG@10 (in the protocol `valid.selection` names); the objective
+    ends at its best epoch.
 
     `ckpt_dir`: the loop's checkpoint folder (the module doc, "Resuming"): a rerun into it resumes; None: no
     checkpoint, a killed run starts over. `max_minutes` counts the loop's seconds over all the runs it took."""
@@ -209,7 +210,7 @@ def run_loop(objective: nn.Module, cfg: Any, batches: Callable[[int], Any], scor
 
     def validate() -> dict[str, float]:
         result = evaluate(scorer(), valid, ks=(10,), batch_size=cfg.eval_batch_size)
-        return {"ndcg@10": result.means()["history_kept"]["ndcg@10"]}
+        return {"ndcg@10": result.means()[valid.selection]["ndcg@10"]}
 
     return loop_fit(objective.to(device), loop_config(cfg), batches, Dist(device=device), seed=seed,
                     validate=validate, monitor="ndcg@10", ckpt_dir=None if ckpt_dir is None else Path(ckpt_dir),

@@ -5,9 +5,10 @@ that model's `Config`, checked strictly. Output: a self-describing model folder 
 that `textcode evaluate` scores, plus any extra JSON the model writes (EASE: validation.json, its l2 curve).
 
 A run's `search` section (baseline key -> values) is a validation search: every combination is fitted with the
-same seed and the one with the best validation NDCG@10 (history kept) is saved; search.json holds every
-combination's score, epochs and seconds. `train_wall_s` is the chosen model's `fit` (selection inside it, such
-as EASE's l2 grid or early stopping, included); `search_wall_s` is the whole search.
+same seed and the one with the best validation NDCG@10 (in the protocol the top-level `selection` names,
+history kept by default) is saved; search.json holds every combination's score, epochs and seconds.
+`train_wall_s` is the chosen model's `fit` (selection inside it, such as EASE's l2 grid or early stopping,
+included); `search_wall_s` is the whole search.
 
 Resumes after a kill, as `finetune` does: the output's `<out>.partial/` is kept when the rerun has the same
 config, and each candidate i trains with its checkpoint in `<out>.partial/candidate<i>/` (textcode/baselines/
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     candidates = [build(module.Config, {**settings, **combo}, prefix="baseline.") for combo in combinations(cfg)]
     prepared = common.input_path(args, "prepared")
     domain = Domain.load(prepared)
-    split = leave_one_out(domain)
+    split = leave_one_out(domain, selection=cfg["selection"])
     search_start = time.perf_counter()
     best, tried, resumed, earlier_s = None, [], {}, 0.0
     # entered before fitting: takes the output's lock and keeps (or starts) <out>.partial, where the candidates'
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if resumed:  # candidate -> the epoch its checkpoint had reached
             extra["resumed"] = {str(i): epoch for i, epoch in resumed.items()}
         out.summary.update({"epochs": 1, **fitted.summary, **extra}, domain=domain.name, kind=kind,
-                           n_items=domain.n_items, train_wall_s=round(train_wall_s, 3))
+                           selection=split.valid.selection, n_items=domain.n_items, train_wall_s=round(train_wall_s, 3))
         for i in range(len(candidates)):  # last: a kill before this point resumes every candidate at its end
             shutil.rmtree(out.tmp / f"candidate{i}", ignore_errors=True)
     log.info("%s: %s trained in %.1fs -> %s", domain.name, kind, train_wall_s, args.out)
@@ -123,7 +124,7 @@ def combinations(cfg: dict) -> list[dict[str, Any]]:
 
 
 def validation_ndcg(module, kind: str, model_cfg, fitted, split) -> float:
-    """Validation NDCG@10 (history kept) of a fitted candidate, scored as `textcode evaluate` would load it."""
+    """Validation NDCG@10 (in the protocol of `split.valid.selection`) of a fitted candidate, scored as `textcode evaluate` would load it."""
     import numpy as np
     import torch
 
@@ -133,4 +134,4 @@ def validation_ndcg(module, kind: str, model_cfg, fitted, split) -> float:
     tensors = {k: v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v) for k, v in fitted.tensors.items()}
     model = module.load({"kind": kind, "config": to_dict(model_cfg), **fitted.facts}, tensors,
                         resolve_device("auto"))  # where `fit` trained it
-    return evaluate(model, split.valid, ks=(10,)).means()["history_kept"]["ndcg@10"]
+    return evaluate(model, split.valid, ks=(10,)).means()[split.valid.selection]["ndcg@10"]

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     prepared = common.input_path(args, "prepared")
     inputs = {"prepared": prepared}
     domain = Domain.load(prepared)
-    split = leave_one_out(domain)
+    split = leave_one_out(domain, selection=cfg["selection"])
     pretrained = None
     arrays: dict[str, object] = {}
     for name in item_embedding_kind(ft).reads:  # in the kind's order: codes, then text
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(out.tmp / name, ignore_errors=True)
         model_folder.save_model(out, "sasrec", sasrec.describe(model),
                               {k: v.detach().cpu() for k, v in model.state_dict().items()})
-        out.summary.update(domain=domain.name, run=cfg.get("run", ""), **summary)
+        out.summary.update(domain=domain.name, run=cfg.get("run", ""), selection=split.valid.selection, **summary)
         out.finish()
         log.info("%s: best valid NDCG@10 %.4f at epoch %d of %d, %.0f s -> %s", domain.name,
                  summary["best_valid_ndcg@10"] or float("nan"), summary["best_epoch"], summary["epochs"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from textcode.core.config import (
     ConfigError,
@@ -42,6 +42,10 @@ from textcode.training.config import TrainConfig
 class Settings:
     data_root: str = "../shared/data"  # where `{data_root}` in source paths points
     seed: int = 0
+    # the ranking protocol whose validation NDCG@10 selects models (epochs, searches, EASE's l2): history_kept
+    # (the published VQ-Rec protocol; Amazon users buy again) or history_removed (a domain whose users never
+    # repeat an item, such as MovieLens ratings, where a non-sequential model's kept ranking is its own history)
+    selection: Literal["history_kept", "history_removed"] = "history_kept"
     source: SourceConfig = SourceConfig()
     encode: EncodeConfig = EncodeConfig()
     codes: CodesConfig = CodesConfig()
@@ -69,9 +73,9 @@ STAGES: dict[str, tuple[str, ...]] = {
     "encode": ("encode",),
     "codes": ("seed", "codes"),
     "pretrain": ("seed", "codes", "model", "train", "pretrain"),
-    "finetune": ("seed", "model", "train", "finetune"),
+    "finetune": ("seed", "selection", "model", "train", "finetune"),
     "export": (),
-    "baseline": ("seed", "baseline", "search"),
+    "baseline": ("seed", "selection", "baseline", "search"),
     "evaluate": ("seed", "evaluate"),
     "report": ("seed", "report"),
     "train-generator": ("seed", "windows", "generator"),

@@ -27,6 +27,9 @@ class EvalSet:
     offsets: np.ndarray  # (E+1,) CSR over `items`
     items: np.ndarray  # (sum of history lengths,) int32
     targets: np.ndarray  # (E,) int32
+    # the protocol (one of textcode.eval.metrics.PROTOCOLS) whose NDCG@10 selects models on this set: epochs, searches,
+    # EASE's l2; the top-level setting `selection` (configs/base.yaml)
+    selection: str = "history_kept"
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -55,7 +58,9 @@ class LeaveOneOut:
 MIN_LENGTH = 3
 
 
-def leave_one_out(domain: Domain, min_length: int = MIN_LENGTH) -> LeaveOneOut:
+def leave_one_out(domain: Domain, min_length: int = MIN_LENGTH, selection: str = "history_kept") -> LeaveOneOut:
+    """The split; `selection` is the protocol its validation set selects models on (EvalSet.selection; the
+    setting of that name is checked where configs are read)."""
     lengths = domain.lengths()
     short = np.flatnonzero(lengths < min_length)
     if len(short):
@@ -70,7 +75,7 @@ def leave_one_out(domain: Domain, min_length: int = MIN_LENGTH) -> LeaveOneOut:
     keep[last - 1] = False
     train_items = domain.items[keep]
     users = np.arange(domain.n_users)
-    valid = EvalSet(users, train_offsets, train_items, domain.items[last - 1].astype(np.int32))
+    valid = EvalSet(users, train_offsets, train_items, domain.items[last - 1].astype(np.int32), selection)
     test_offsets = np.zeros(domain.n_users + 1, dtype=np.int64)
     test_offsets[1:] = np.cumsum(lengths - 1)
     keep_test = np.ones(domain.n_interactions, dtype=bool)

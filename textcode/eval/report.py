@@ -68,6 +68,11 @@ class Run:
         return self.model_summary.get("stopped")
 
     @property
+    def selection(self) -> str:
+        """The protocol whose validation NDCG@10 selected the model (the top-level setting `selection`)."""
+        return self.model_summary.get("selection", "history_kept")  # the only protocol before the setting existed
+
+    @property
     def notes(self) -> list[str]:
         """What the model's stage flagged for the reader (e.g. EASE's l2 at the edge of its search)."""
         return list(self.model_summary.get("notes", []))
@@ -186,7 +191,8 @@ def run_summary(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str,
             "test": {m: doc["test"]["history_kept"][m] for m in HEADLINE},
             "test_history_removed": {m: doc["test"]["history_removed"][m] for m in HEADLINE},
             "ci95": {p: {m: list(doc["ci95"]["test"][p][m]) for m in HEADLINE} for p in PROTOCOL_TITLES},
-            "valid_ndcg@10": doc["valid"]["history_kept"]["ndcg@10"],
+            "selection": run.selection,
+            "valid_ndcg@10": doc["valid"][run.selection]["ndcg@10"],  # what selected it
             "wall_s": round(run.train_wall_s + sum(doc["eval_s"].values()), 3),
             "train_wall_s": run.train_wall_s,
             "peak_rss_mb": run.peak_rss_mb,
@@ -217,13 +223,13 @@ def markdown(runs: Sequence[Run], sig: Mapping[str, Mapping[str, Mapping[str, An
         "or under different load do not compare. *Stopped*: what ended training (`max_epochs`, `early_stopping`, or "
         "`time_budget`: the wall-clock safety net cut it, so that run's numbers depend on machine speed and load); "
         "– for a model fitted in one pass. *Notes*: what the model's stage flagged (e.g. a hyper-parameter chosen at "
-        "the edge of its search).",
+        "the edge of its search). *Selected on*: the protocol whose validation NDCG@10 chose the epoch and settings.",
         "",
-        "| run | stopped | notes | model folder | eval folder |",
-        "|---|---|---|---|---|",
+        "| run | selected on | stopped | notes | model folder | eval folder |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r.name} | {_stopped_cell(r.stopped)} | {'; '.join(r.notes) or '–'} | `{r.model_dir}` | `{r.eval_dir}` |"
-              for r in runs]
+    lines += [f"| {r.name} | {r.selection.replace('_', ' ')} | {_stopped_cell(r.stopped)} | {'; '.join(r.notes) or '–'} "
+              f"| `{r.model_dir}` | `{r.eval_dir}` |" for r in runs]
     for protocol, title in PROTOCOL_TITLES.items():
         lines += ["", f"## Test, {title}", ""]
         header = [LABELS[m] for m in HEADLINE] + ["valid N@10", "train wall (s)", "epochs", "tied targets"]

@@ -178,7 +178,7 @@ def train_model(model: SequenceEncoder, windows: Windows, valid: EvalSet, ft: Fi
 
     def validate() -> dict[str, float]:
         release_free_memory()  # what the epoch's steps freed, before the evaluation allocates its own
-        return {"ndcg@10": evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()["history_kept"]["ndcg@10"]}
+        return {"ndcg@10": evaluate(model, valid, ks=(10,), batch_size=ft.eval_batch_size).means()[valid.selection]["ndcg@10"]}
 
     def batches(epoch: int):
         return iterate(windows, cfg.batch_size, seed, epoch, d.rank, d.world, cfg.max_batch_tokens)
