@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from textcode.core.config import (
     ConfigError,
@@ -124,7 +124,11 @@ def overrides_for(items: list[str], job: str, *, require_scope: bool) -> Layer:
 
 def layers_for(config_dir: str | Path, job: str, domain: str | None) -> list[Layer]:
     """The YAML layers of a job (a stage, optionally `.run`) and domain, in merge order:
-    base < stages/<stage>.yaml < domains/<domain>.yaml < runs/<stage>/<run>.yaml.
+    base < stages/<stage>.yaml < domains/<domain>.yaml < runs/<stage>/<run>.yaml < the domain's `runs.<job>`.
+
+    A domain's `runs` section holds settings of single runs on that domain only (`runs: {baseline.cddrec:
+    {baseline: {patience: 5}}}`): what a large domain needs of one model (a budget) and no other domain does.
+    Its keys must name existing runs (`STAGE.RUN`), so a misspelled one is an error, not a silent no-op.
 
     A table source's relative file paths (`source.interactions`, `source.items`) are made relative to
     the folder of the YAML file that sets them (`rebase_table_paths`); command-line overrides stay
@@ -135,18 +139,38 @@ def layers_for(config_dir: str | Path, job: str, domain: str | None) -> list[Lay
     stage_file = config_dir / "stages" / f"{stage}.yaml"
     if stage_file.exists():
         layers.append(_load(stage_file))
+    domain_runs: Mapping[str, Any] = {}
     if domain:
         domain_file = config_dir / "domains" / f"{domain}.yaml"
         if not domain_file.exists():
             raise ConfigError(f"{domain_file}: no such domain config (domains are configs/domains/*.yaml)")
-        layers.append(_load(domain_file))
-    if run:  # last: a run is the variant it names on every domain (vqrec_no_semisynthetic's pre-training wins
-             # over the pre-trained model a domain chooses for its runs)
+        layer = _load(domain_file)
+        domain_runs = _domain_runs(layer, config_dir)
+        layers.append(Layer(layer.name, {k: v for k, v in layer.data.items() if k != "runs"}))
+    if run:  # after the domain: a run is the variant it names on every domain (vqrec_no_semisynthetic's
+             # pre-training wins over the pre-trained model a domain chooses for its runs)
         run_file = config_dir / "runs" / stage / f"{run}.yaml"
         if not run_file.exists():
             raise ConfigError(f"{run_file}: no such run (runs of {stage} are {config_dir}/runs/{stage}/*.yaml)")
         layers.append(_load(run_file))
+    if job in domain_runs:  # last: this run on this domain
+        layers.append(Layer(f"{domain_file} (runs.{job})", domain_runs[job]))
     return layers
+
+
+def _domain_runs(layer: Layer, config_dir: Path) -> Mapping[str, Any]:
+    """A domain layer's `runs` section, checked: STAGE.RUN -> a mapping of settings, every run existing."""
+    runs = layer.data.get("runs") or {}
+    if not isinstance(runs, Mapping):
+        raise ConfigError(f"{layer.name}: runs must map STAGE.RUN to settings, got {type(runs).__name__}")
+    for job, data in runs.items():
+        stage, run = split_job(str(job))
+        if stage not in STAGES or run is None or not (config_dir / "runs" / stage / f"{run}.yaml").exists():
+            raise ConfigError(f"{layer.name}: runs.{job}: no such run (a key is STAGE.RUN with a file "
+                              f"{config_dir}/runs/STAGE/RUN.yaml)")
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{layer.name}: runs.{job} must be a mapping of settings, got {type(data).__name__}")
+    return runs
 
 
 def _load(path: Path) -> Layer:
