@@ -134,12 +134,12 @@ def _trained_on(rows: dict) -> tuple[str, str | None]:
 
 
 def _per_domain(data: dict, caption, header: str, align: str, row) -> str:
-    """One table per domain of a {domain: {row name: entry}} results file: `caption(cpus, reference)` above it,
-    `row(name, entry)` for each line."""
+    """One table per domain of a {domain: {row name: entry}} results file: `caption(cpus, reference, rows)` above
+    it, `row(name, entry)` for each line."""
     out = []
     for domain, rows in data.items():
         cpus, reference = _trained_on(rows)
-        out += [f"**{domain}** ({caption(cpus, reference)}):", "", header, align]
+        out += [f"**{domain}** ({caption(cpus, reference, rows)}):", "", header, align]
         out += [row(name, r) for name, r in rows.items()]
         out.append("")
     return "\n".join(out).rstrip()
@@ -154,13 +154,18 @@ def baselines_table() -> str:
     def row(name: str, r: dict) -> str:
         peak = "" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:,.0f}"
         return (f"| {name} | " + " | ".join(_metric_cells(r)) + f" | {r['train_wall_s']:.0f} | {r['epochs']} | "
-                f"{r['stopped'] or '-'} | {peak} | {_p_cell(r, 'test', 'ndcg@10')} |")
+                f"{r['stopped'] or '-'} | {peak} | {_p_cell(r, 'test', 'ndcg@10')} | "
+                f"{_p_cell(r, 'test_history_removed', 'ndcg@10')} |")
+
+    def caption(cpus: str, ref: str | None, rows: dict) -> str:
+        selected = " and ".join(sorted({r["selection"].replace("_", " ") for r in rows.values()}))
+        return (f"test; history kept, then removed; selected on validation with {selected}; trained on {cpus}; the "
+                f"last two columns: the model minus `{ref or 'the reference'}`, paired bootstrap")
     return _per_domain(
-        data, lambda cpus, ref: f"test; history kept, then removed; trained on {cpus}; "
-                                f"the last column: the model minus `{ref or 'the reference'}`, paired bootstrap",
+        data, caption,
         "| model | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | train s | epochs | stopped | peak MB "
-        "| vs reference N@10 |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|", row)
+        "| vs reference N@10 | removed: N@10 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|", row)
 
 
 def transfer_table() -> str:
@@ -175,8 +180,8 @@ def transfer_table() -> str:
                 f"{r['wall_s']:.0f} | {_p_cell(r, 'test', 'ndcg@10')} | "
                 f"{_p_cell(r, 'test_history_removed', 'ndcg@10')} |")
     return _per_domain(
-        data, lambda cpus, ref: f"test; trained on {cpus}; the last two columns: the run "
-                                f"minus `{ref or TRANSFER_REFERENCE}`, paired bootstrap",
+        data, lambda cpus, ref, rows: f"test; trained on {cpus}; the last two columns: the run "
+                                      f"minus `{ref or TRANSFER_REFERENCE}`, paired bootstrap",
         "| run | R@10 | N@10 | R@50 | N@50 | removed: R@10 | N@10 | valid N@10 | epochs | s "
         "| vs reference N@10 | removed: N@10 |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|", row)
