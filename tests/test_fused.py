@@ -146,6 +146,8 @@ def _write(art: Path, name: str, seed: int) -> tuple[Domain, np.ndarray]:
 
 def _config(path: Path, stage: str, run: str, domain: str = "", **sections) -> Path:
     cfg = {"stage": stage, "run": run, "domain": domain, "seed": 0, **{k: to_dict(v) for k, v in sections.items()}}
+    if stage == "finetune":  # the sections a resolved fine-tune config holds besides these (settings.STAGES)
+        cfg["selection"] = "history_kept"
     path.write_text(json.dumps(cfg))
     return path
 
