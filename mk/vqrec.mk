@@ -57,7 +57,7 @@ finetune: $(ART)/$(DOMAIN)/models/$(RUN_NAME)/manifest.json
 
 # ---------------------------------------------------------------- headline: the Scientific ablation table
 # the table's rows, in order
-SCIENTIFIC_ROWS := vqrec_pretrained vqrec_zero_shot vqrec_pretrained_history fused_pretrained fused_scratch vqrec_pretrained_all vqrec_scratch vqrec_no_semisynthetic vqrec_no_permutation sasrec_id text_only ease
+SCIENTIFIC_ROWS := vqrec_pretrained vqrec_zero_shot vqrec_pretrained_history vqrec_pretrained_id fused_pretrained fused_scratch text_pretrained vqrec_pretrained_all vqrec_scratch vqrec_no_semisynthetic vqrec_no_permutation sasrec_id text_only ease
 results/scientific.json: $(foreach r,$(SCIENTIFIC_ROWS),$(ART)/Scientific/eval/$(r)/manifest.json) $(ART)/Scientific/config/report.json $(DEPS.report) $(CONFIGS)/published.yaml | $(INSTALLED)
 	$(RUN) textcode report --config $(ART)/Scientific/config/report.json $(foreach r,$(SCIENTIFIC_ROWS),--eval $(r)=$(ART)/Scientific/eval/$(r)) --reference vqrec_pretrained --published $(CONFIGS)/published.yaml --out $(REPORTS)/Scientific-ablation --results $@
 

@@ -276,13 +276,50 @@ def test_a_code_run_refuses_a_fused_pretrained_model_and_the_reverse(corpus):
     meta, tensors = _pretrained(corpus["pre"])
     with pytest.raises(ConfigError, match="asks for 'code' item embeddings but the pretrained model"):
         build_model(MODEL, FinetuneConfig(pretrained="fused"), 10, _inputs(corpus), (meta, tensors))
-    with pytest.raises(ConfigError, match="'text' item embeddings do not transfer"):
+    with pytest.raises(ConfigError, match="asks for 'text' item embeddings but the pretrained model"):
         build_model(MODEL, FinetuneConfig(item_embedding="text"), 10, _inputs(corpus), (meta, tensors))
+    with pytest.raises(ConfigError, match="'id' item embeddings do not transfer"):
+        build_model(MODEL, FinetuneConfig(item_embedding="id"), 10, _inputs(corpus), (meta, tensors))
     with pytest.raises(ConfigError, match="built from the domain's codes and text; text not given"):
         build_model(MODEL, FT, 10, DomainInputs(codes=corpus["codes"], n_codes=M), (meta, tensors))
     wrong = DomainInputs(codes=corpus["codes"], n_codes=M, text=np.zeros((len(corpus["codes"]), 5), np.float32))
     with pytest.raises(ConfigError, match="text projection takes 12"):
         build_model(MODEL, FT, len(corpus["codes"]), wrong, (meta, tensors))
+
+
+def test_a_text_model_pretrains_without_codes_and_transfers_its_projection(corpus, tmp_path):
+    """pretrain.item_embedding: text (UniSRec-style): no codec, in-batch negatives only; a fine-tune takes the
+    projection and the Transformer and swaps in its domain's text vectors."""
+    from textcode.rec.item_embedding import TextItemEmbedding
+
+    pre = PretrainConfig(domains=("syn-a", "syn-b"), item_embedding="text", rho=0.0, valid_users=30,
+                         eval_batch_size=64)
+    codes = CodesConfig(n_subspaces=D, n_centroids=M, opq=False, threads=1)
+    cfg = _config(tmp_path / "pretrain.text.json", "pretrain", "text", codes=codes, model=MODEL, train=PRE_TRAIN,
+                  pretrain=pre)
+    assert pretrain_cmd.main(["--config", str(cfg), "--art", str(corpus["art"]), "--out", str(tmp_path / "text")]) == 0
+    summary = artifacts.read_manifest(tmp_path / "text")["summary"]
+    losses = [row["loss"] for row in summary["history"]]
+    assert summary["item_embedding"] == "text" and summary["codes"] is None and losses[-1] < losses[0] - 0.1, losses
+    assert not (tmp_path / "text" / "codes").exists()
+    meta, tensors = _pretrained(tmp_path / "text")
+    target = corpus["target"]
+    ft = FinetuneConfig(item_embedding="text", pretrained="text", permutation=False, eval_batch_size=64)
+    model = build_model(MODEL, ft, target.n_items, _inputs(corpus), (meta, tensors))
+    assert isinstance(model.items, TextItemEmbedding) and model.n_items == target.n_items
+    np.testing.assert_array_equal(model.items.text.numpy(), corpus["text"])
+    np.testing.assert_array_equal(model.items.proj.weight.detach().numpy(), tensors["items.proj.weight"])
+    split = leave_one_out(target)
+    windows = cut_from_end(split.train_offsets, split.train_items, MODEL.max_len)
+    run(model, windows, split.valid, ft, FT_TRAIN, dist.Dist(), None, seed=0)
+    assert not np.array_equal(model.items.proj.weight.detach().numpy(), tensors["items.proj.weight"])  # trained
+    with pytest.raises(ConfigError, match="permutation learning needs code"):
+        run(build_model(MODEL, ft, target.n_items, _inputs(corpus), (meta, tensors)), windows, split.valid,
+            dataclasses.replace(ft, permutation=True), FT_TRAIN, dist.Dist(), None, seed=0)
+    bad = _config(tmp_path / "pretrain.bad.json", "pretrain", "text", codes=codes, model=MODEL, train=PRE_TRAIN,
+                  pretrain=dataclasses.replace(pre, rho=0.75))
+    with pytest.raises(ConfigError, match="pretrain.rho: 0.75 asks for semi-synthetic negatives"):
+        pretrain_cmd.main(["--config", str(bad), "--art", str(corpus["art"]), "--out", str(tmp_path / "bad")])
 
 
 def test_ship_leaves_the_corpus_items_out_and_the_shipped_model_rebuilds(corpus, tmp_path, monkeypatch):

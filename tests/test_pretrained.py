@@ -120,3 +120,38 @@ def test_zero_shot_is_the_pretrained_model_untouched_on_the_domains_own_codes(sh
         with pytest.raises(ConfigError, match="zero_shot .* needs finetune.init: pretrained"):
             run(model, windows, None, FinetuneConfig(**{**dataclasses.asdict(ft), **wrong}), TrainConfig(), dist.Dist(),
                 None, seed=0)
+
+
+def test_a_fine_tune_adds_zero_id_embeddings_of_its_own_items_and_trains_them(shipped):
+    from textcode.rec.finetune import trainable
+
+    meta = model_folder.load_meta(shipped)
+    tensors, _ = artifacts.load_tensors(shipped / model_folder.WEIGHTS)
+    cfg = dataclasses.replace(SASRecConfig(**meta["config"]["model"]), id_embedding=True)
+    codes = np.random.default_rng(0).integers(0, 256, (40, 32))
+    inputs = DomainInputs(codes=codes, n_codes=256)
+    plain = build_model(SASRecConfig(**meta["config"]["model"]), FinetuneConfig(pretrained=shipped.name), 40, inputs,
+                        (meta["config"], tensors)).eval()
+    model = build_model(cfg, FinetuneConfig(pretrained=shipped.name), 40, inputs, (meta["config"], tensors)).eval()
+    assert model.id_embedding.weight.shape == (40, cfg.hidden) and not model.id_embedding.weight.any()
+    assert torch.equal(model.score_histories([np.array([1, 2, 3])]), plain.score_histories([np.array([1, 2, 3])]))
+    assert model.id_embedding.weight.requires_grad and any(p is model.id_embedding.weight
+                                                           for p in trainable(model, "codes_norm"))
+    with torch.no_grad():
+        model.id_embedding.weight.normal_()
+    rebuilt = sasrec.build(sasrec.describe(model), {k: v.numpy() for k, v in model.state_dict().items()}).eval()
+    assert torch.equal(rebuilt.score_histories([np.array([4, 5])]), model.score_histories([np.array([4, 5])]))
+    # a model that has ID embeddings is not a starting point: its IDs are another domain's items
+    with pytest.raises(ConfigError, match="ID embeddings of the items it was trained on"):
+        build_model(cfg, FinetuneConfig(pretrained=shipped.name), 40, inputs,
+                    (sasrec.describe(model), {k: v.numpy() for k, v in model.state_dict().items()}))
+    with pytest.raises(ConfigError, match="model.id_embedding: the items are ID embeddings already"):
+        build_model(cfg, FinetuneConfig(item_embedding="id", init="scratch"), 40, inputs, None)
+
+
+def test_pre_training_refuses_id_embeddings(tmp_path):
+    from textcode.commands import pretrain as pretrain_stage
+
+    with pytest.raises(ConfigError, match="model.id_embedding: item IDs do not transfer"):
+        pretrain_stage.main(["--run", "demo", "--set", "model.id_embedding=true", "--out", str(tmp_path / "m")])
+    assert not (tmp_path / "m").exists()

@@ -142,3 +142,46 @@ def test_dropout_keeps_one_minus_p_scaled_and_every_transformer_dropout_uses_it(
     model = SequenceEncoder(SASRecConfig(hidden=16, n_heads=2, ffn=8), IDItemEmbedding(10, 16))
     dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     assert len(dropouts) == 1 + 3 * model.cfg.n_layers and all(type(m) is Dropout for m in dropouts)
+
+
+def test_the_id_embedding_starts_at_zero_and_adds_one_row_per_item():
+    torch.manual_seed(0)
+    plain = SequenceEncoder(CFG, IDItemEmbedding(20, 12)).eval()
+    model = SequenceEncoder(dataclasses.replace(CFG, id_embedding=True), IDItemEmbedding(20, 12)).eval()
+    assert model.id_embedding.weight.shape == (20, 12) and not model.id_embedding.weight.any()
+    model.load_state_dict({**plain.state_dict(), "id_embedding.weight": torch.zeros(20, 12)})
+    histories = [np.array([3, 5, 9]), np.array([1])]
+    assert torch.equal(model.score_histories(histories), plain.score_histories(histories))  # no effect at 0
+    with torch.no_grad():
+        model.id_embedding.weight[5] = torch.linspace(-1.0, 1.0, 12)  # not constant: LayerNorm removes a shift
+    diff = model.item_vectors() - plain.item_vectors()
+    assert torch.equal(diff.abs().sum(1) != 0, torch.arange(20) == 5)  # item 5's vector only
+    assert not torch.allclose(model(torch.tensor([[3, 5]])), plain(torch.tensor([[3, 5]])))  # as an input too
+
+
+def test_id_embeddings_tell_apart_items_whose_content_is_identical():
+    """Items 0 and 1 share their codes (the same text, say) but are followed by different items: without ID
+    embeddings the model cannot tell them apart and splits its guess; with them it learns both successors."""
+    from textcode.data.batching import iterate
+    from textcode.data.windows import cut_from_end
+    from textcode.rec.objectives import NextItemCE
+
+    codes = torch.stack([torch.arange(8) // 4, torch.arange(8) % 4], dim=1)
+    codes[1] = codes[0]
+    seqs = [np.array([7, 0, 2]), np.array([7, 1, 3])] * 100
+    windows = cut_from_end(np.arange(0, 3 * len(seqs) + 1, 3), np.concatenate(seqs), CFG.max_len)
+    probs = {}
+    for with_ids in (False, True):
+        torch.manual_seed(0)
+        model = SequenceEncoder(dataclasses.replace(CFG, id_embedding=with_ids, temperature=0.1),
+                                CodeItemEmbedding(codes, 4, 12))
+        opt = torch.optim.Adam(model.parameters(), lr=0.02)
+        for epoch in range(30):
+            for batch in iterate(windows, 50, 0, epoch):
+                opt.zero_grad()
+                NextItemCE(model)(batch)[0].backward()
+                opt.step()
+        p = model.eval().score_histories([np.array([7, 0]), np.array([7, 1])]).softmax(-1)
+        probs[with_ids] = (p[0, 2].item(), p[1, 3].item())
+    assert max(probs[False]) < 0.6, probs  # the same input vector: about half each way
+    assert min(probs[True]) > 0.9, probs

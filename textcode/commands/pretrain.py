@@ -2,10 +2,11 @@
 
 Reads `<art>/<domain>/prepared` and `<art>/<domain>/text` for every domain in
 `pretrain.domains`, fits one OPQ codec on the union of their training items, and trains the item
-embedding `pretrain.item_embedding` names: `code` (VQ-Rec: items are their codes) or `fused` (codes
-plus a learned projection of each item's text vector, which the model then holds for every corpus item).
+embedding `pretrain.item_embedding` names: `code` (VQ-Rec: items are their codes), `fused` (codes
+plus a learned projection of each item's text vector, which the model then holds for every corpus item) or
+`text` (that projection alone; no codec is fitted).
 Output: a model folder (model.json + model.safetensors) with `codes/` (codes.npy,
-codec.safetensors, stats.json) and `domains.json` (the global item space).
+codec.safetensors, stats.json; not for `text`) and `domains.json` (the global item space).
 One code path for 1 or N processes: `torchrun --nproc_per_node N -m textcode.commands.pretrain ...`.
 """
 from __future__ import annotations
@@ -44,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     pre = section(cfg, "pretrain", PretrainConfig)
     codes_cfg = section(cfg, "codes", CodesConfig)
     model_cfg = section(cfg, "model", SASRecConfig)
+    if model_cfg.id_embedding:  # a table of one corpus's item ids is what never transfers to a new domain
+        raise ConfigError("model.id_embedding: item IDs do not transfer; it is a fine-tuning option (pre-train "
+                          "without it, fine-tune with it)")
     train_cfg = section(cfg, "train", TrainConfig)
+    if pre.item_embedding == "text" and pre.rho > 0:
+        raise ConfigError(f"pretrain.rho: {pre.rho} asks for semi-synthetic negatives, which resample an item's "
+                          "codes; a text model has none (set pretrain.rho: 0)")
     if not pre.domains:
         raise ConfigError("pretrain.domains is empty")
     seed_everything(cfg["seed"])  # before any model or parameter is built
@@ -66,13 +73,15 @@ def main(argv: list[str] | None = None) -> int:
 
     out = artifacts.OutputFolder(args.out, "pretrain", cfg, inputs, resume=True)
     kind = embedding_class(pre.item_embedding, "pretrain.item_embedding")
-    # every corpus item's text vector: the codec is fitted on it (rank 0), and a fused model holds it (every rank)
-    text = np.concatenate(embeddings) if d.is_main or "text" in kind.reads else None
+    with_codes = "codes" in kind.reads  # a text model has none: no codec
+    # every corpus item's text vector: the codec is fitted on it (rank 0), and a fused or text model holds it
+    # (every rank)
+    text = np.concatenate(embeddings) if (d.is_main and with_codes) or "text" in kind.reads else None
+    codes, stats = None, None
     if d.is_main:
         out.__enter__()  # creates (or keeps, to resume) <out>.partial; only rank 0 writes
-        codes, stats = _codes(out.tmp / "codes", text, corpus.train_items, codes_cfg, cfg["seed"])
-    else:
-        codes, stats = None, None
+        if with_codes:
+            codes, stats = _codes(out.tmp / "codes", text, corpus.train_items, codes_cfg, cfg["seed"])
     codes = dist.broadcast_object(d, codes)
     del embeddings
     items = kind.for_domain(corpus.n_items, model_cfg.hidden, DomainInputs(

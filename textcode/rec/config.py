@@ -30,14 +30,18 @@ class SASRecConfig:
     # sequence (negative where people rarely pick an item again, as on Amazon; positive where repeats are
     # common). Cosine scoring of a vector built from the history's items otherwise favours those items.
     history_term: Literal["none", "learned"] = "none"
+    # a learned ID embedding per item of the domain added to every item vector, zero at the start (the
+    # transductive "+ID" setting of UniSRec's t+ID): the domain's own, added by a fine-tune, never pre-trained
+    id_embedding: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     domains: tuple[str, ...] = DEFAULT_DOMAINS  # the transfer target must never be among them
-    # the item-embedding kind pre-trained (textcode.rec.item_embedding): code (VQ-Rec) or fused (codes + a
-    # learned projection of the frozen text vector, which then also reads every domain's text vectors)
-    item_embedding: Literal["code", "fused"] = "code"
+    # the item-embedding kind pre-trained (textcode.rec.item_embedding): code (VQ-Rec), fused (codes + a
+    # learned projection of the frozen text vector, which then also reads every domain's text vectors) or
+    # text (that projection alone, UniSRec-style: no codes, so no semi-synthetic negatives, rho 0)
+    item_embedding: Literal["code", "fused", "text"] = "code"
     rho: float = 0.75  # probability of replacing each code in the semi-synthetic negative (0 = none)
     tau: float = 0.07  # contrastive temperature
     valid_users: int = 2000  # per domain, sampled, to monitor pre-training (validation split only)

@@ -9,7 +9,8 @@ VQ-Rec transfer, as published and done properly:
 A fused model (codes + projected text, `FusedItemEmbedding`) transfers the same way: its text
 projection comes along with the code tables, stays frozen in step 2 (the permutation mixes the code
 tables only) and belongs to the item embedding that step 3 trains (`train_scope: codes` = code tables
-and text projection; `codes_norm` adds the input LayerNorm).
+and text projection; `codes_norm` adds the input LayerNorm). A pre-trained text model (`TextItemEmbedding`,
+UniSRec-style) has no codes: it takes the domain's text vectors and goes straight to step 3.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from textcode.rec.item_embedding import (
     ITEM_EMBEDDINGS,
     CodeItemEmbedding,
     DomainInputs,
-    FusedItemEmbedding,
     embedding_class,
 )
 from textcode.rec.objectives import NextItemCE, PermutedNextItemCE
@@ -52,6 +52,8 @@ def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, input
                 pretrained: tuple[Mapping, Mapping] | None) -> SequenceEncoder:
     """A model for the target domain, from a pretrained checkpoint (meta, tensors) or from scratch."""
     kind = item_embedding_kind(ft)
+    if model_cfg.id_embedding and ft.item_embedding == "id":
+        raise ConfigError("model.id_embedding: the items are ID embeddings already (finetune.item_embedding: id)")
     if ft.init == "pretrained":
         if pretrained is None:
             raise ConfigError("finetune.init is 'pretrained' but no pretrained model was given")
@@ -65,6 +67,9 @@ def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, input
             raise ConfigError(f"finetune.item_embedding: the run asks for {ft.item_embedding!r} item embeddings but the "
                               f"pretrained model ({ft.pretrained}) was pre-trained with {made_as!r} ones")
         model = sasrec.build(meta, tensors)
+        if model.id_embedding is not None:
+            raise ConfigError(f"finetune.pretrained: {ft.pretrained} has ID embeddings of the items it was trained "
+                              "on, which do not transfer; start from a model pre-trained without them")
         base = model.cfg
         diff = [f for f in ARCHITECTURE if getattr(base, f) != getattr(model_cfg, f)]
         if diff:
@@ -75,15 +80,17 @@ def build_model(model_cfg: SASRecConfig, ft: FinetuneConfig, n_items: int, input
         if model_cfg.history_term == "learned":
             model.add_history_term()
         _check_inputs(ft, kind, inputs)
-        if inputs.n_codes != model.items.n_codes:
+        if isinstance(model.items, CodeItemEmbedding) and inputs.n_codes != model.items.n_codes:
             raise ConfigError(f"codes.n_centroids: the domain has {inputs.n_codes} codes per sub-space, "
                               f"the pretrained model {model.items.n_codes}; fine-tune from scratch "
                               "(finetune.init=scratch) or give the domain more items")
-        if isinstance(model.items, FusedItemEmbedding) and inputs.text.shape[1] != model.items.text_dim:
+        if "text" in kind.reads and inputs.text.shape[1] != model.items.text_dim:
             raise ConfigError(f"encode.model: the domain's text vectors have {inputs.text.shape[1]} dimensions, the "
                               f"pretrained model's text projection takes {model.items.text_dim}; encode the domain "
                               "with the encoder the model was pre-trained with")
         model.items.retarget(inputs)
+        if model_cfg.id_embedding:  # after retarget: one row per item of this domain
+            model.add_id_embedding()
         return model
     _check_inputs(ft, kind, inputs)
     return SequenceEncoder(model_cfg, kind.for_domain(n_items, model_cfg.hidden, inputs))
@@ -117,7 +124,8 @@ def trainable(model: SequenceEncoder, scope: str) -> list[nn.Parameter]:
     """Freeze everything outside `scope` and return the parameters to train.
 
     "codes": the item-embedding module's parameters (the code tables; for a fused model the text projection's
-    bias and matrix too); "codes_norm": those and the input LayerNorm; "all": everything."""
+    bias and matrix too), and the domain's own history term and ID embeddings where the model has them;
+    "codes_norm": those and the input LayerNorm; "all": everything."""
     for p in model.parameters():
         p.requires_grad_(False)
     if scope == "all":
@@ -128,6 +136,8 @@ def trainable(model: SequenceEncoder, scope: str) -> list[nn.Parameter]:
             chosen += list(model.norm.parameters())
         if model.history_weight is not None:  # the domain's own, as its code embeddings
             chosen.append(model.history_weight)
+        if model.id_embedding is not None:
+            chosen += list(model.id_embedding.parameters())
     for p in chosen:
         p.requires_grad_(True)
     return chosen

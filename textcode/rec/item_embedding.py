@@ -8,7 +8,7 @@ domain artifacts it is built from (each a folder of the domain and a `DomainInpu
 "text"; empty for none); `item_buffers`, its per-item buffers (what it holds about its domain's
 items, left out of a shipped model); `for_domain(n_items, dim, inputs)` to build it for a domain;
 `describe()` and `from_description(desc, n_items, dim, tensors)` to save and rebuild it with a model
-folder. Kinds that transfer from a pre-trained model (code, fused) also offer `retarget(inputs)`, which
+folder. Kinds that transfer from a pre-trained model (code, fused, text) also offer `retarget(inputs)`, which
 points the module at a new domain's items and keeps its learned weights. A new kind is one class here
 plus one registry line (docs/extending.md).
 """
@@ -158,7 +158,8 @@ class IDItemEmbedding(nn.Module):
 
 class TextItemEmbedding(nn.Module):
     """Text-only baseline: a frozen text embedding per item through a learned whitening projection
-    (UniSRec's parametric whitening: (x - b) W), so items are represented by text alone."""
+    (UniSRec's parametric whitening: (x - b) W), so items are represented by text alone. Pre-trained, the
+    projection is what transfers (`retarget` swaps in the new domain's text vectors, from the same encoder)."""
 
     def __init__(self, text: torch.Tensor, dim: int, dropout: float = 0.0):
         super().__init__()
@@ -171,6 +172,10 @@ class TextItemEmbedding(nn.Module):
     @property
     def n_items(self) -> int:
         return self.text.shape[0]
+
+    @property
+    def text_dim(self) -> int:
+        return self.text.shape[1]
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         return self.proj(self.dropout(self.text[items] - self.bias))
@@ -192,6 +197,10 @@ class TextItemEmbedding(nn.Module):
     def from_description(cls, desc: Mapping[str, Any], n_items: int, dim: int,
                          tensors: Mapping[str, np.ndarray]) -> "TextItemEmbedding":
         return cls(torch.as_tensor(tensors["items.text"]), dim)
+
+    def retarget(self, inputs: DomainInputs) -> None:
+        """A new domain's text vectors; the projection kept."""
+        self.text = _text_of(inputs, self.text_dim).to(self.bias.device)
 
 
 class FusedItemEmbedding(CodeItemEmbedding):
@@ -264,21 +273,27 @@ class FusedItemEmbedding(CodeItemEmbedding):
 
     def retarget(self, inputs: DomainInputs) -> None:
         """A new domain's codes and text vectors; code tables and text projection kept."""
-        text = torch.as_tensor(_required(inputs.text, "text"))
+        text = _text_of(inputs, self.text_dim)
         codes = _required(inputs.codes, "codes")
-        if text.dim() != 2 or text.shape[1] != self.text_dim:
-            raise ValueError(f"the domain's text vectors are {tuple(text.shape)}, the model's text projection "
-                             f"takes {self.text_dim} dimensions")
         if len(text) != len(codes):
             raise ValueError(f"{len(codes)} code tuples but {len(text)} text vectors")
         super().retarget(inputs)
-        self.text = text.float().to(self.bias.device)
+        self.text = text.to(self.bias.device)
 
 
 def _required(array: np.ndarray | None, name: str) -> np.ndarray:
     if array is None:
         raise ValueError(f"this item embedding is built from the domain's {name}, which were not given")
     return array
+
+
+def _text_of(inputs: DomainInputs, text_dim: int) -> torch.Tensor:
+    """A new domain's (I, d_text) float32 text vectors, checked against a projection taking `text_dim`."""
+    text = torch.as_tensor(_required(inputs.text, "text"))
+    if text.dim() != 2 or text.shape[1] != text_dim:
+        raise ValueError(f"the domain's text vectors are {tuple(text.shape)}, the model's text projection "
+                         f"takes {text_dim} dimensions")
+    return text.float()
 
 
 # kind name (finetune.item_embedding, model.json's item_embedding.kind) -> class

@@ -67,7 +67,7 @@ class Contrastive(nn.Module):
     The semi-synthetic negative is the target with a share rho of its codes resampled
     (`semi_synthetic_codes`); for a fused model it keeps the target's own text part
     (`FusedItemEmbedding.vectors_with_codes`), so it is a hard negative that differs from the
-    target in its codes only.
+    target in its codes only. A text model (no codes) trains with in-batch negatives alone (rho 0).
 
     The loss is the mean over all real positions of the global batch; with N processes each
     returns its share scaled by N, so DDP's gradient averaging yields the global-batch gradient.
@@ -75,12 +75,12 @@ class Contrastive(nn.Module):
 
     def __init__(self, model: SequenceEncoder, tau: float, rho: float, d: dist.Dist):
         super().__init__()
-        if not isinstance(model.items, CodeItemEmbedding):
-            raise TypeError("semi-synthetic negatives need code (or fused) item embeddings")
+        if rho > 0 and not isinstance(model.items, CodeItemEmbedding):
+            raise TypeError("semi-synthetic negatives need code (or fused) item embeddings; use rho 0")
         self.model, self.tau, self.rho, self.d = model, tau, rho, d
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        items: CodeItemEmbedding = self.model.items
+        items = self.model.items
         # embed only the items this batch touches
         uniq, inv = torch.unique(torch.cat([batch.inputs.flatten(), batch.targets.flatten()]), return_inverse=True)
         vecs = items(uniq)  # (U, H)

@@ -7,7 +7,8 @@ from the merged training windows, so in-batch negatives mix domains.
 
 The item embedding is a code one (VQ-Rec) or a fused one (codes + a learned projection of the
 item's frozen text vector, `FusedItemEmbedding`); the objective (`Contrastive`) takes either, and
-its semi-synthetic negative for a fused item keeps the item's own text part.
+its semi-synthetic negative for a fused item keeps the item's own text part. A text one (that projection
+alone, UniSRec-style, `TextItemEmbedding`) needs no codec and trains without semi-synthetic negatives.
 """
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def validate(model: SequenceEncoder, corpus: Corpus, batch_size: int) -> dict[st
 
 def pretrain(model: SequenceEncoder, corpus: Corpus, cfg: PretrainConfig, train_cfg: TrainConfig, d: dist.Dist,
              ckpt_dir: Path | None, seed: int) -> dict:
-    """Train `model` (code or fused item embeddings over the corpus' global items) with the contrastive objective.
+    """Train `model` (code, fused or text item embeddings over the corpus' global items) with the contrastive
+    objective.
 
     `seed`: the run's top-level seed (batch orders, the loop's generators)."""
     objective = Contrastive(model, cfg.tau, cfg.rho, d)

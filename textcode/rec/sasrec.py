@@ -40,12 +40,22 @@ class SequenceEncoder(nn.Module):
         self.history_weight: nn.Parameter | None = None
         if cfg.history_term == "learned":
             self.add_history_term()
+        self.id_embedding: nn.Embedding | None = None
+        if cfg.id_embedding:
+            self.add_id_embedding()
 
     def add_history_term(self) -> None:
         """The learned score term of items in the input sequence, starting at 0 (no effect); a fine-tune adds
         it to a pre-trained model that has none (it belongs to the domain, as the codes do)."""
         if self.history_weight is None:
             self.history_weight = nn.Parameter(torch.zeros((), device=self.pos.weight.device))
+
+    def add_id_embedding(self) -> None:
+        """A per-item ID embedding of the current items, added to their vectors and starting at 0 (no effect);
+        a fine-tune adds it after pointing the item embedding at its domain (IDs never transfer)."""
+        if self.id_embedding is None:
+            self.id_embedding = nn.Embedding(self.items.n_items, self.cfg.hidden, device=self.pos.weight.device)
+            nn.init.zeros_(self.id_embedding.weight)
 
     @property
     def n_items(self) -> int:
@@ -57,8 +67,10 @@ class SequenceEncoder(nn.Module):
         `item_vectors` (I, H), when given, replaces the item-embedding lookup (used when the
         whole table is computed once per step anyway, e.g. for a full softmax).
         """
-        x = self.items(inputs) if item_vectors is None else item_vectors[inputs]  # (B, T, H)
-        return self.encode(x)
+        if item_vectors is not None:
+            return self.encode(item_vectors[inputs])
+        x = self.items(inputs)  # (B, T, H)
+        return self.encode(x if self.id_embedding is None else x + self.id_embedding(inputs))
 
     def _block_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H) input item vectors -> (the first block's input (B, T, H), causal mask (T, T))."""
@@ -74,7 +86,8 @@ class SequenceEncoder(nn.Module):
         return self.blocks(x, mask=causal, is_causal=True)  # (B, T, H)
 
     def item_vectors(self) -> torch.Tensor:
-        return self.items.all_items()  # (I, H)
+        v = self.items.all_items()  # (I, H)
+        return v if self.id_embedding is None else v + self.id_embedding.weight
 
     def logits(self, h: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
         """(..., H) sequence vectors -> (..., I) scores against every item."""
