@@ -186,6 +186,6 @@ def test_a_budget_cut_is_warned_recorded_and_reported(art, tmp_path, caplog):
     assert report_stage.main([*SCIENTIFIC, "--eval", f"full={tmp_path / 'eval/full'}", "--eval", f"cut={tmp_path / 'eval/cut'}",
                               "--reference", "full", "--set", "report.n_boot=10", "--out", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report/report.md").read_text()
-    assert "| run | stopped | notes | model folder | eval folder |" in text
-    assert f"| cut | **time_budget** | – | `{tmp_path / 'models/cut'}` |" in text
-    assert f"| full | max_epochs | – | `{tmp_path / 'models/full'}` |" in text
+    assert "| run | selected on | stopped | notes | model folder | eval folder |" in text
+    assert f"| cut | history kept | **time_budget** | – | `{tmp_path / 'models/cut'}` |" in text
+    assert f"| full | history kept | max_epochs | – | `{tmp_path / 'models/full'}` |" in text
